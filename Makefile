@@ -1,0 +1,45 @@
+# opslog: `make run` for a first look, `make test` for the whole suite.
+# Set-up is idempotent: system packages only when missing, the venv only when setup.cfg changed.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends
+
+.PHONY: setup system-deps browser-deps run test test-fast bench lint clean
+
+setup: system-deps $(STAMP)
+
+system-deps:
+	@if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then \
+		echo "installing rabbitmq-server"; $(SUDO) apt-get update -q && $(APT) rabbitmq-server; fi
+
+browser-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		echo "installing chromium for the browser tests"; $(SUDO) apt-get update -q && $(APT) chromium chromium-driver; fi
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: setup
+	$(VENV)/bin/opslog up $(ARGS)
+
+test: setup browser-deps
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(VENV)/bin/pytest -m "not slow and not browser" $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m bench.run
+
+lint: setup
+	$(VENV)/bin/ruff check common shipper consumer webui tests bench
+
+clean:
+	rm -rf $(VENV) var test-output bench/work .pytest_cache

@@ -1,0 +1,1 @@
+"""Pieces every opslog service shares: record schema, config, logging, errors."""

@@ -1,0 +1,242 @@
+"""The one module that talks to RabbitMQ (pika).
+
+Every pika error is sorted here, once, into opslog's own:
+- BrokerUnavailable: connection refused/lost/blocked, heartbeat timeout, publish
+  nacked or returned. The caller reconnects with backoff and loses nothing,
+  because it has not advanced anything that was not confirmed or acked.
+- BrokerRejected: credentials refused, or the broker refused our topology
+  (a queue declared elsewhere with other arguments). Reconnecting will not help.
+
+One `BlockingConnection` per object and per thread (pika is not thread-safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import pika
+import pika.exceptions as pe
+from pika.adapters.blocking_connection import BlockingChannel
+
+from common.config import AmqpConfig
+from common.errors import BrokerRejected, BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+DLX_SUFFIX = ".dlx"
+REASON_HEADER = "x-opslog-reason"
+_AUTH_ERRORS = (pe.ProbableAuthenticationError, pe.AuthenticationError, pe.ProbableAccessDeniedError)
+
+
+def _translate(exc: Exception) -> Exception:
+    if isinstance(exc, _AUTH_ERRORS):
+        return BrokerRejected(f"broker refused our credentials: {exc!r}")
+    if isinstance(exc, pe.ChannelClosedByBroker) and exc.reply_code in (403, 406):
+        return BrokerRejected(f"broker refused: {exc.reply_code} {exc.reply_text}")
+    if isinstance(exc, (pe.NackError, pe.UnroutableError)):
+        return BrokerUnavailable(f"broker did not take the message: {type(exc).__name__}")
+    return BrokerUnavailable(f"broker unavailable: {type(exc).__name__}: {exc}")
+
+
+_PIKA_ERRORS = (pe.AMQPError, OSError)
+
+
+def _parameters(url: str, heartbeat: int) -> pika.URLParameters:
+    params = pika.URLParameters(url)
+    params.heartbeat = heartbeat
+    params.blocked_connection_timeout = max(heartbeat, 30)
+    params.connection_attempts = 1
+    params.socket_timeout = 5
+    params.stack_timeout = 10
+    return params
+
+
+def queue_arguments(cfg: AmqpConfig, quorum: bool) -> dict[str, Any]:
+    args: dict[str, Any] = {"x-dead-letter-exchange": cfg.exchange + DLX_SUFFIX}
+    if quorum:
+        # A message redelivered this many times (consumers crashing on it) is dead-lettered
+        # by the broker itself, so a poison message can never loop forever.
+        args.update({"x-queue-type": "quorum", "x-delivery-limit": cfg.delivery_limit})
+    return args
+
+
+def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> str:
+    """Declare exchange, records queue, dead-letter exchange and queue; idempotent.
+
+    Shipper and consumer both call this, so whichever starts first creates it and
+    records are never published to an exchange with no queue bound. Returns the
+    queue type in use ("quorum" or "classic").
+    """
+    dlx = cfg.exchange + DLX_SUFFIX
+    channel.exchange_declare(cfg.exchange, "fanout", durable=True)
+    channel.exchange_declare(dlx, "fanout", durable=True)
+    channel.queue_declare(cfg.dead_letter_queue, durable=True)
+    channel.queue_bind(cfg.dead_letter_queue, dlx)
+    kind = "quorum" if cfg.queue_type in ("auto", "quorum") else "classic"
+    channel.queue_declare(cfg.queue, durable=True, arguments=queue_arguments(cfg, kind == "quorum"))
+    channel.queue_bind(cfg.queue, cfg.exchange)
+    return kind
+
+
+class _Link:
+    """One connection + channel to the first broker of `cfg.urls` that answers."""
+
+    def __init__(self, cfg: AmqpConfig):
+        self.cfg = cfg
+        self.connection: pika.BlockingConnection | None = None
+        self.channel: BlockingChannel | None = None
+        self.queue_type = ""
+        self._next_url = random.randrange(len(cfg.urls))  # spread hosts over a cluster
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.connection and self.connection.is_open and self.channel and self.channel.is_open)
+
+    def connect(self) -> None:
+        self.close()
+        errors = []
+        for _ in range(len(self.cfg.urls)):
+            url = self.cfg.urls[self._next_url % len(self.cfg.urls)]
+            self._next_url += 1
+            try:
+                self.connection = pika.BlockingConnection(_parameters(url, self.cfg.heartbeat))
+                self.channel = self.connection.channel()
+                self.queue_type = self._declare()
+                log.info("connected to broker %s (%s queue %s)", _safe(url), self.queue_type, self.cfg.queue)
+                return
+            except _PIKA_ERRORS as exc:
+                translated = _translate(exc)
+                self.close()
+                if isinstance(translated, BrokerRejected):
+                    raise translated from exc
+                errors.append(f"{_safe(url)}: {translated}")
+        raise BrokerUnavailable("; ".join(errors))
+
+    def _declare(self) -> str:
+        assert self.connection is not None and self.channel is not None
+        try:
+            return declare_topology(self.channel, self.cfg)
+        except pe.ChannelClosedByBroker as exc:
+            if self.cfg.queue_type != "auto" or exc.reply_code != 406:
+                raise
+        # "auto": the queue exists as another type (or the broker has no quorum queues):
+        # use it as it is rather than fight over its arguments.
+        self.channel = self.connection.channel()
+        self.channel.queue_declare(self.cfg.queue, passive=True)
+        return "existing"
+
+    def sleep(self, seconds: float) -> None:
+        """Wait while keeping heartbeats flowing; a plain sleep would let the broker drop us."""
+        if not self.connected:
+            import time
+            time.sleep(seconds)
+            return
+        try:
+            assert self.connection is not None
+            self.connection.sleep(seconds)
+        except _PIKA_ERRORS as exc:
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        connection, self.connection, self.channel = self.connection, None, None
+        if connection is not None and connection.is_open:
+            try:
+                connection.close()
+            except _PIKA_ERRORS:
+                pass
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs."""
+    params = pika.URLParameters(url)
+    return f"{params.host}:{params.port}{'/' + params.virtual_host if params.virtual_host != '/' else ''}"
+
+
+class Publisher(_Link):
+    """Publishes persistent messages with publisher confirms: publish() returns only
+    once the broker has the message safely (routed to a durable queue)."""
+
+    def connect(self) -> None:
+        super().connect()
+        assert self.channel is not None
+        self.channel.confirm_delivery()
+
+    def publish(self, body: bytes, headers: dict[str, Any] | None = None, routing_key: str = "") -> None:
+        if not self.connected:
+            self.connect()
+        assert self.channel is not None
+        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
+                                     content_type="application/json", headers=headers)
+        try:
+            self.channel.basic_publish(self.cfg.exchange, routing_key, body, props, mandatory=True)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    tag: int
+    body: bytes
+    headers: dict[str, Any]
+    redelivered: bool
+
+
+class Subscriber(_Link):
+    """Consumes the records queue with manual acks and a prefetch window."""
+
+    def __init__(self, cfg: AmqpConfig, prefetch: int):
+        super().__init__(cfg)
+        self.prefetch = prefetch
+
+    def connect(self) -> None:
+        super().connect()
+        assert self.channel is not None
+        self.channel.basic_qos(prefetch_count=self.prefetch)
+        self.channel.confirm_delivery()  # dead-letter publishes are confirmed before the ack
+
+    def deliveries(self, inactivity_timeout: float) -> Iterator[Delivery | None]:
+        """Yields deliveries, and None after `inactivity_timeout` seconds without one."""
+        if not self.connected:
+            self.connect()
+        assert self.channel is not None
+        try:
+            for method, props, body in self.channel.consume(self.cfg.queue, inactivity_timeout=inactivity_timeout):
+                if method is None:
+                    yield None
+                else:
+                    yield Delivery(method.delivery_tag, body, dict(props.headers or {}), method.redelivered)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+
+    def cancel(self) -> None:
+        """Stop receiving new deliveries; unacked ones stay ours until acked or we disconnect."""
+        if self.connected:
+            try:
+                assert self.channel is not None
+                self.channel.cancel()
+            except _PIKA_ERRORS as exc:
+                raise _translate(exc) from exc
+
+    def ack(self, tag: int, multiple: bool = True) -> None:
+        assert self.channel is not None
+        try:
+            self.channel.basic_ack(tag, multiple=multiple)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+
+    def dead_letter(self, body: bytes, reason: str, headers: dict[str, Any] | None = None) -> None:
+        """Publish `body` to the dead-letter queue with `reason`, confirmed."""
+        assert self.channel is not None
+        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
+                                     headers={**(headers or {}), REASON_HEADER: reason[:1000]})
+        try:
+            self.channel.basic_publish(self.cfg.exchange + DLX_SUFFIX, "", body, props, mandatory=True)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc

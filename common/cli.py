@@ -1,0 +1,133 @@
+"""The `opslog` command. Each long-running command runs in the foreground and
+stops cleanly on SIGTERM or SIGINT (Ctrl-C)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import signal
+import sys
+from typing import Callable
+
+from common.config import Config, load_config
+from common.errors import BrokerRejected, ConfigError
+from common.logsetup import setup_logging
+
+log = logging.getLogger("opslog")
+
+
+def _on_signals(stop: Callable[[], None]) -> None:
+    def handler(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _metrics(listen: str | None, registry: object, health: Callable[[], dict[str, bool]]) -> object | None:
+    if not listen:
+        return None
+    from common.metrics import MetricsServer
+    return MetricsServer(listen, registry, health).start()  # type: ignore[arg-type]
+
+
+def cmd_ship(config: Config, args: argparse.Namespace) -> int:
+    from common.amqp import Publisher
+    from shipper.shipper import Shipper
+
+    publisher = Publisher(config.amqp)
+    shipper = Shipper(config, publisher)
+    _on_signals(shipper.stop)
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: log.info("SIGHUP: config reload is not supported yet; restart"))
+    _metrics(config.shipper.metrics_listen, shipper.metrics.registry,
+             lambda: {"broker": publisher.connected})
+    shipper.run()
+    return 0
+
+
+def cmd_consume(config: Config, args: argparse.Namespace) -> int:
+    from common.amqp import Subscriber
+    from consumer.consumer import Consumer
+    from consumer.store import Store
+
+    subscriber = Subscriber(config.amqp, config.consumer.prefetch)
+    store = Store(config.mongo)
+    consumer = Consumer(config, subscriber, store)
+    _on_signals(consumer.stop)
+    _metrics(config.consumer.metrics_listen, consumer.metrics.registry,
+             lambda: {"broker": subscriber.connected, "database": store.ping()})
+    consumer.run()
+    return 0
+
+
+def cmd_web(config: Config, args: argparse.Namespace) -> int:
+    from webui import serve
+    serve(config)
+    return 0
+
+
+def cmd_up(config: Config | None, args: argparse.Namespace) -> int:
+    from common.up import run_up
+    return run_up(config, args.data_dir, args.paths)
+
+
+def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
+    print(f"{args.config}: OK ({len(config.shipper.inputs)} shipper inputs)")
+    return 0
+
+
+def cmd_hash_password(_config: None, args: argparse.Namespace) -> int:
+    from webui.auth import hash_password
+    password = args.password or getpass.getpass("password: ")
+    print(hash_password(password))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opslog", description="Log pipeline: files -> RabbitMQ -> MongoDB -> web UI")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, fn: Callable[..., int], help: str, config: str = "required") -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        if config != "none":
+            p.add_argument("-c", "--config", required=config == "required", help="YAML config file")
+        p.set_defaults(fn=fn, config_mode=config)
+        return p
+
+    command("ship", cmd_ship, "tail files and publish records to RabbitMQ")
+    command("consume", cmd_consume, "store records from RabbitMQ into MongoDB (run several to scale)")
+    command("web", cmd_web, "serve the web UI and JSON API")
+    command("check-config", cmd_check_config, "validate a config file offline; exit 1 on any problem")
+    up = command("up", cmd_up, "run everything on this machine for a first look", config="optional")
+    up.add_argument("-d", "--data-dir", default="var/opslog", help="where local services keep data (default: %(default)s)")
+    up.add_argument("paths", nargs="*", help="extra log files or globs to tail")
+    hp = command("hash-password", cmd_hash_password, "print a password hash for webui.users", config="none")
+    hp.add_argument("--password", help="the password (default: prompt)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = None
+    if args.config_mode != "none" and args.config:
+        try:
+            config = load_config(args.config)
+        except ConfigError as exc:
+            print(f"opslog: {args.config}: {len(exc.problems)} problem(s):", file=sys.stderr)
+            for problem in exc.problems:
+                print(f"  - {problem}", file=sys.stderr)
+            return 1
+    setup_logging(config.log_level if config else "info")
+    try:
+        return args.fn(config, args)
+    except BrokerRejected as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

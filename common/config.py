@@ -1,0 +1,413 @@
+"""Config loading: one YAML file -> typed, validated, frozen dataclasses.
+
+Validation is offline and exhaustive: every problem is collected with its key
+path (`shipper.inputs[1].format: ...`) and raised at once as ConfigError.
+Environment: `${VAR}` / `${VAR:-default}` inside string values, and
+OPSLOG_AMQP_URL / OPSLOG_MONGO_URI replace amqp.url / mongo.uri.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+import yaml
+
+from common.durations import parse_duration, parse_size
+from common.errors import ConfigError
+
+FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex")
+AUTH_MODES = ("password", "proxy_header", "none")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class AmqpConfig:
+    urls: tuple[str, ...] = ("amqp://guest:guest@127.0.0.1:5672/%2F",)
+    exchange: str = "opslog"
+    queue: str = "opslog.records"
+    dead_letter_queue: str = "opslog.dead"
+    heartbeat: int = 30
+    queue_type: str = "auto"  # auto | quorum | classic
+    delivery_limit: int = 5
+
+    @property
+    def url(self) -> str:
+        return self.urls[0]
+
+
+@dataclass(frozen=True)
+class MongoConfig:
+    uri: str = "mongodb://127.0.0.1:27017/opslog"
+    write_concern: str | int = 1
+    retention: float | None = None
+
+    @property
+    def database(self) -> str:
+        path = urlsplit(self.uri).path.lstrip("/")
+        return path or "opslog"
+
+
+@dataclass(frozen=True)
+class MultilineConfig:
+    start_pattern: str
+    flush_timeout: float = 2.0
+    max_lines: int = 1000
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    paths: tuple[str, ...]
+    app: str
+    format: str = "plain"
+    pattern: str | None = None
+    regex_engine: str = "re2"  # re2 | backtracking (with regex_timeout per line)
+    regex_timeout: float = 0.1
+    timezone: str = "UTC"
+    exclude: tuple[str, ...] = ()
+    multiline: MultilineConfig | None = None
+    start_at: str = "beginning"
+    encoding: str = "utf-8"
+    max_line_bytes: int = 1 << 20
+    ignore_older: float | None = None
+    close_inactive: float = 300.0
+
+
+@dataclass(frozen=True)
+class ShipperConfig:
+    host: str = field(default_factory=socket.gethostname)
+    state_dir: str = "/var/lib/opslog/shipper"
+    inputs: tuple[InputConfig, ...] = ()
+    batch_max_records: int = 2000
+    batch_max_bytes: int = 1 << 20
+    batch_max_wait: float = 0.5
+    max_buffer_bytes: int = 32 << 20
+    scan_interval: float = 1.0
+    max_open_files: int = 512
+    shutdown_timeout: float = 10.0
+    metrics_listen: str | None = None
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    prefetch: int = 20
+    batch_max_records: int = 5000
+    batch_max_bytes: int = 8 << 20
+    batch_max_wait: float = 0.5
+    retry_max_wait: float = 30.0
+    shutdown_timeout: float = 30.0
+    metrics_listen: str | None = None
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen: str = "127.0.0.1:8080"
+    auth: str = "password"
+    users: Mapping[str, str] = field(default_factory=dict)
+    api_tokens: tuple[str, ...] = ()
+    secret_key: str | None = None
+    proxy_header: str = "X-Forwarded-User"
+    default_window: float = 3600.0
+    max_limit: int = 1000
+    export_max_rows: int = 100_000
+
+
+@dataclass(frozen=True)
+class Config:
+    amqp: AmqpConfig = AmqpConfig()
+    mongo: MongoConfig = MongoConfig()
+    shipper: ShipperConfig = field(default_factory=ShipperConfig)
+    consumer: ConsumerConfig = ConsumerConfig()
+    webui: WebConfig = field(default_factory=WebConfig)
+    log_level: str = "info"
+    path: str | None = None
+
+
+class _Section:
+    """Reads one mapping, recording every problem under its key path."""
+
+    def __init__(self, data: Any, path: str, problems: list[str]):
+        self.path, self.problems = path, problems
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            self.problem("", "must be a mapping")
+            data = {}
+        self.data, self.seen = data, set()
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def problem(self, name: str, text: str) -> None:
+        where = self.key(name) if name else (self.path or "config")
+        self.problems.append(f"{where}: {text}")
+
+    def get(self, name: str, default: Any, convert: Callable[[Any], Any] | None = None,
+            required: bool = False) -> Any:
+        self.seen.add(name)
+        if name not in self.data or self.data[name] is None:
+            if required:
+                self.problem(name, "is required")
+            return default
+        value = self.data[name]
+        if convert is None:
+            return value
+        try:
+            return convert(value)
+        except (ValueError, TypeError) as exc:
+            self.problem(name, str(exc))
+            return default
+
+    def section(self, name: str) -> "_Section":
+        self.seen.add(name)
+        return _Section(self.data.get(name), self.key(name), self.problems)
+
+    def finish(self) -> None:
+        for extra in sorted(set(map(str, self.data)) - self.seen):
+            self.problem(extra, "unknown key")
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError("must be a string or a non-empty list of strings")
+    return tuple(value)
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"must be a positive integer, got {value!r}")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in allowed:
+            raise ValueError(f"must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+    return check
+
+
+def _listen(value: Any) -> str:
+    host, sep, port = str(value).rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"must be HOST:PORT, got {value!r}")
+    return str(value)
+
+
+def _amqp_url(value: Any) -> tuple[str, ...]:
+    urls = _strings(value)
+    for url in urls:
+        if urlsplit(url).scheme not in ("amqp", "amqps"):
+            raise ValueError(f"must be amqp:// or amqps:// URLs, got {url!r}")
+    return urls
+
+
+def _mongo_uri(value: Any) -> str:
+    if urlsplit(_string(value)).scheme not in ("mongodb", "mongodb+srv"):
+        raise ValueError(f"must be a mongodb:// URI, got {value!r}")
+    return value
+
+
+def _write_concern(value: Any) -> str | int:
+    if value == "majority" or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+        return value
+    raise ValueError(f"must be 'majority' or a number of nodes, got {value!r}")
+
+
+def _timezone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    try:
+        ZoneInfo(_string(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
+
+
+def _encoding(value: Any) -> str:
+    import codecs
+    try:
+        codecs.lookup(_string(value))
+    except LookupError:
+        raise ValueError(f"unknown encoding {value!r}") from None
+    return value
+
+
+def _users(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("must map user names to password hashes (opslog hash-password)")
+    return dict(value)
+
+
+def _expand_env(value: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, env, f"{path}.{k}" if path else str(k), problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, env, f"{path}[{i}]", problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        problems.append(f"{path}: environment variable {name} is not set")
+        return ""
+    return _ENV_REF.sub(substitute, value)
+
+
+def _input(data: Any, path: str, problems: list[str]) -> InputConfig | None:
+    s = _Section(data, path, problems)
+    if not isinstance(data, dict):
+        return None
+    fmt = s.get("format", "plain", _choice(*FORMATS))
+    pattern = s.get("pattern", None, _string, required=fmt == "regex")
+    engine = s.get("regex_engine", "re2", _choice("re2", "backtracking"))
+    ml = None
+    if s.data.get("multiline") is not None:
+        m = s.section("multiline")
+        start = m.get("start_pattern", None, _string, required=True)
+        ml = MultilineConfig(start_pattern=start or "^", flush_timeout=m.get("flush_timeout", 2.0, parse_duration),
+                             max_lines=m.get("max_lines", 1000, _positive_int))
+        m.finish()
+        _check_pattern(start, engine, m.key("start_pattern"), problems, named_groups=False)
+    else:
+        s.seen.add("multiline")
+    if pattern is not None and fmt == "regex":
+        _check_pattern(pattern, engine, s.key("pattern"), problems, named_groups=True)
+    cfg = InputConfig(
+        paths=s.get("paths", (), _strings, required=True),
+        app=s.get("app", "", _string, required=True),
+        format=fmt, pattern=pattern, regex_engine=engine,
+        regex_timeout=s.get("regex_timeout", 0.1, parse_duration),
+        timezone=s.get("timezone", "UTC", _timezone),
+        exclude=s.get("exclude", (), _strings),
+        multiline=ml,
+        start_at=s.get("start_at", "beginning", _choice("beginning", "end")),
+        encoding=s.get("encoding", "utf-8", _encoding),
+        max_line_bytes=s.get("max_line_bytes", 1 << 20, parse_size),
+        ignore_older=s.get("ignore_older", None, parse_duration),
+        close_inactive=s.get("close_inactive", 300.0, parse_duration),
+    )
+    s.finish()
+    return cfg
+
+
+def _check_pattern(pattern: str | None, engine: str, key: str, problems: list[str], named_groups: bool) -> None:
+    if pattern is None:
+        return
+    from common.patterns import PatternError, compile_pattern
+    try:
+        compiled = compile_pattern(pattern, engine)
+    except PatternError as exc:
+        problems.append(f"{key}: {exc}")
+        return
+    if named_groups and not compiled.groupindex:
+        problems.append(f"{key}: has no named groups (?P<name>...), so it would extract no fields")
+
+
+def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
+    """A validated Config from already-parsed YAML data; ConfigError lists every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    data = _expand_env(data if data is not None else {}, env, "", problems)
+    root = _Section(data, "", problems)
+
+    a = root.section("amqp")
+    urls = a.get("url", AmqpConfig.urls, _amqp_url)
+    if env.get("OPSLOG_AMQP_URL"):
+        urls = _amqp_url(env["OPSLOG_AMQP_URL"].split(","))
+    amqp = AmqpConfig(
+        urls=urls, exchange=a.get("exchange", "opslog", _string), queue=a.get("queue", "opslog.records", _string),
+        dead_letter_queue=a.get("dead_letter_queue", "opslog.dead", _string),
+        heartbeat=a.get("heartbeat", 30, _positive_int),
+        queue_type=a.get("queue_type", "auto", _choice("auto", "quorum", "classic")),
+        delivery_limit=a.get("delivery_limit", 5, _positive_int))
+    a.finish()
+
+    m = root.section("mongo")
+    uri = m.get("uri", MongoConfig.uri, _mongo_uri)
+    if env.get("OPSLOG_MONGO_URI"):
+        uri = env["OPSLOG_MONGO_URI"]
+    mongo = MongoConfig(uri=uri, write_concern=m.get("write_concern", 1, _write_concern),
+                        retention=m.get("retention", None, parse_duration))
+    m.finish()
+
+    s = root.section("shipper")
+    raw_inputs = s.get("inputs", [])
+    if not isinstance(raw_inputs, list):
+        s.problem("inputs", "must be a list of inputs")
+        raw_inputs = []
+    inputs = [_input(item, s.key(f"inputs[{i}]"), problems) for i, item in enumerate(raw_inputs)]
+    shipper = ShipperConfig(
+        host=s.get("host", socket.gethostname(), _string),
+        state_dir=s.get("state_dir", ShipperConfig.state_dir, _string),
+        inputs=tuple(i for i in inputs if i is not None),
+        batch_max_records=s.get("batch_max_records", 2000, _positive_int),
+        batch_max_bytes=s.get("batch_max_bytes", 1 << 20, parse_size),
+        batch_max_wait=s.get("batch_max_wait", 0.5, parse_duration),
+        max_buffer_bytes=s.get("max_buffer_bytes", 32 << 20, parse_size),
+        scan_interval=s.get("scan_interval", 1.0, parse_duration),
+        max_open_files=s.get("max_open_files", 512, _positive_int),
+        shutdown_timeout=s.get("shutdown_timeout", 10.0, parse_duration),
+        metrics_listen=s.get("metrics_listen", None, _listen))
+    s.finish()
+
+    c = root.section("consumer")
+    consumer = ConsumerConfig(
+        prefetch=c.get("prefetch", 20, _positive_int),
+        batch_max_records=c.get("batch_max_records", 5000, _positive_int),
+        batch_max_bytes=c.get("batch_max_bytes", 8 << 20, parse_size),
+        batch_max_wait=c.get("batch_max_wait", 0.5, parse_duration),
+        retry_max_wait=c.get("retry_max_wait", 30.0, parse_duration),
+        shutdown_timeout=c.get("shutdown_timeout", 30.0, parse_duration),
+        metrics_listen=c.get("metrics_listen", None, _listen))
+    c.finish()
+
+    w = root.section("webui")
+    tokens = w.get("api_tokens", (), _strings)
+    webui = WebConfig(
+        listen=w.get("listen", "127.0.0.1:8080", _listen),
+        auth=w.get("auth", "password", _choice(*AUTH_MODES)),
+        users=w.get("users", {}, _users),
+        api_tokens=tuple(t for t in tokens if t),
+        secret_key=w.get("secret_key", None, _string),
+        proxy_header=w.get("proxy_header", "X-Forwarded-User", _string),
+        default_window=w.get("default_window", 3600.0, parse_duration),
+        max_limit=w.get("max_limit", 1000, _positive_int),
+        export_max_rows=w.get("export_max_rows", 100_000, _positive_int))
+    if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
+        w.problem("users", "auth is 'password' but no users or api_tokens are configured")
+    w.finish()
+
+    log_level = root.get("log_level", "info", _choice("debug", "info", "warning", "error"))
+    root.finish()
+    if problems:
+        raise ConfigError(problems)
+    return Config(amqp=amqp, mongo=mongo, shipper=shipper, consumer=consumer, webui=webui,
+                  log_level=log_level, path=path)
+
+
+def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the YAML file at `path`."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    return parse_config(data, env, path=os.path.abspath(path))

@@ -1,0 +1,1 @@
+"""Consumer workers: broker batches into MongoDB, exactly once in effect."""

@@ -1,0 +1,1 @@
+"""The shipper: tail files, parse lines into records, publish confirmed batches."""

@@ -1,0 +1,145 @@
+"""Reading one file like `tail -f`, by identity rather than by name.
+
+A `TailedFile` is one open file, identified by (device, inode) plus a
+fingerprint of its first line, so a rename (rotation) keeps its identity and
+its offsets, and a new file that reuses an inode does not inherit them. It
+hands out complete lines with their byte offsets; a trailing partial line is
+held until its newline arrives. It remembers two offsets: `offset`, how far it
+has read, and `confirmed`, how far the broker has confirmed. After a broker
+failure the shipper rewinds to `confirmed`, so nothing read but unconfirmed is
+lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat as stat_mod
+import time
+from typing import NamedTuple
+
+log = logging.getLogger(__name__)
+
+FINGERPRINT_BYTES = 256
+READ_CHUNK = 256 * 1024
+
+
+class Line(NamedTuple):
+    offset: int      # byte offset of the line's first byte
+    end: int         # byte offset just past its newline: where reading resumes after it
+    raw: bytes       # without the line ending
+    truncated: bool  # longer than max_line_bytes: `raw` holds its first max_line_bytes
+
+
+def file_key(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}"
+
+
+def fingerprint(fd: int) -> str | None:
+    """A hash of the file's first line (at most FINGERPRINT_BYTES), or None while the
+    file is too short to tell: its first line is not complete yet."""
+    head = os.pread(fd, FINGERPRINT_BYTES, 0)
+    newline = head.find(b"\n")
+    if newline >= 0:
+        head = head[: newline + 1]
+    elif len(head) < FINGERPRINT_BYTES:
+        return None
+    return hashlib.blake2b(head, digest_size=8).hexdigest()
+
+
+class TailedFile:
+    def __init__(self, path: str, fd: int, st: os.stat_result, fp: str, offset: int, max_line_bytes: int):
+        self.path = path
+        self.fd = fd
+        self.key = file_key(st)
+        self.fingerprint = fp
+        self.max_line_bytes = max_line_bytes
+        self.offset = offset        # next byte to read
+        self.confirmed = offset     # everything before this is confirmed by the broker
+        self.size = st.st_size
+        self.pending = b""          # a partial last line, read but not yet complete
+        self.skipping = False       # inside an over-long line, discarding up to its newline
+        self.orphaned = False       # no watched path points at this file any more (rotated or deleted)
+        self.last_growth = time.monotonic()
+
+    @classmethod
+    def open(cls, path: str, max_line_bytes: int) -> "TailedFile | None":
+        """Open `path` if it is a regular file with a complete first line; else None (try later)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            fp = fingerprint(fd) if stat_mod.S_ISREG(st.st_mode) else None
+        except OSError:
+            fp = None
+        if fp is None:
+            os.close(fd)
+            return None
+        return cls(path, fd, st, fp, 0, max_line_bytes)
+
+    def seek(self, offset: int) -> None:
+        """Continue reading at `offset`, dropping anything read past it."""
+        self.offset = offset
+        self.pending = b""
+        self.skipping = False
+
+    def rewind(self) -> None:
+        self.seek(self.confirmed)
+
+    def stat(self) -> os.stat_result:
+        return os.fstat(self.fd)
+
+    def read_lines(self, max_bytes: int = READ_CHUNK) -> list[Line]:
+        """The complete lines available now, up to about `max_bytes` of new data."""
+        chunk = os.pread(self.fd, max_bytes, self.offset)
+        if not chunk:
+            return []
+        self.last_growth = time.monotonic()
+        base = self.offset - len(self.pending)
+        self.offset += len(chunk)
+        if self.skipping:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                return []
+            self.skipping = False
+            base += newline + 1
+            chunk = chunk[newline + 1:]
+        data = self.pending + chunk if self.pending else chunk
+        parts = data.split(b"\n")
+        self.pending = parts.pop()
+        lines = []
+        pos = base
+        limit = self.max_line_bytes
+        for raw in parts:
+            end = pos + len(raw) + 1
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            if len(raw) > limit:
+                lines.append(Line(pos, end, raw[:limit], True))
+            else:
+                lines.append(Line(pos, end, raw, False))
+            pos = end
+        if len(self.pending) > limit:
+            # Ship the head of an over-long line now and drop the rest as it arrives,
+            # so one huge line neither blocks the file nor grows memory. Its `end` stays
+            # at its start: after a restart it is read again and gets the same id.
+            lines.append(Line(pos, pos, self.pending[:limit], True))
+            self.pending = b""
+            self.skipping = True
+        return lines
+
+    def take_partial(self) -> Line | None:
+        """The held partial last line, as a line of its own (the file will not grow any more)."""
+        if not self.pending or self.skipping:
+            return None
+        start = self.offset - len(self.pending)
+        raw, self.pending = self.pending, b""
+        return Line(start, self.offset, raw[: self.max_line_bytes], len(raw) > self.max_line_bytes)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
