@@ -44,6 +44,7 @@ class AmqpConfig:
 class MongoConfig:
     uri: str = "mongodb://127.0.0.1:27017/opslog"
     write_concern: str | int = 1
+    journal: bool = True  # acknowledged = on disk: a database crash cannot lose an acked batch
     retention: float | None = None
 
     @property
@@ -188,6 +189,12 @@ def _strings(value: Any) -> tuple[str, ...]:
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"must be true or false, got {value!r}")
     return value
 
 
@@ -343,6 +350,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
     if env.get("OPSLOG_MONGO_URI"):
         uri = env["OPSLOG_MONGO_URI"]
     mongo = MongoConfig(uri=uri, write_concern=m.get("write_concern", 1, _write_concern),
+                        journal=m.get("journal", True, _bool),
                         retention=m.get("retention", None, parse_duration))
     m.finish()
 
@@ -396,9 +404,21 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
     log_level = root.get("log_level", "info", _choice("debug", "info", "warning", "error"))
     root.finish()
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_first_per_key(problems))
     return Config(amqp=amqp, mongo=mongo, shipper=shipper, consumer=consumer, webui=webui,
                   log_level=log_level, path=path)
+
+
+def _first_per_key(problems: list[str]) -> list[str]:
+    """One problem per key path: an unset ${VAR} should not also read as an empty value."""
+    seen: set[str] = set()
+    first = []
+    for problem in problems:
+        key = problem.split(": ", 1)[0]
+        if key not in seen:
+            seen.add(key)
+            first.append(problem)
+    return first
 
 
 def load_config(path: str, env: Mapping[str, str] | None = None) -> Config:

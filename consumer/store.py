@@ -79,7 +79,7 @@ class Store:
         self.cfg = cfg
         self.client: pymongo.MongoClient = pymongo.MongoClient(
             cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
-            w=cfg.write_concern, retryWrites=True, tz_aware=True)
+            w=cfg.write_concern, journal=cfg.journal, retryWrites=True, tz_aware=True)
         self.db = self.client[cfg.database]
         self.logs = self.db["logs"]
         self.rollups = self.db["rollups"]

@@ -92,6 +92,7 @@ class Shipper:
                 self._flush()
             if not read:
                 self._flush_multiline(force=False)
+                self.registry.save(REGISTRY_SAVE_INTERVAL)  # a throttled save still lands when idle
                 self._idle(IDLE_SLEEP)
         self._shutdown()
 

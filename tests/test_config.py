@@ -1,0 +1,95 @@
+"""Config: every problem reported at once with its key path; environment overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from common.config import load_config, parse_config
+from common.errors import ConfigError
+from tests.helpers import run_opslog
+
+GOOD = {
+    "amqp": {"url": "amqp://guest:guest@127.0.0.1:5672/%2F"},
+    "mongo": {"uri": "mongodb://127.0.0.1:27017/logs"},
+    "shipper": {"host": "web-01", "state_dir": "/tmp/x", "inputs": [{"paths": ["/var/log/*.log"], "app": "nginx"}]},
+}
+
+
+def problems_of(data: dict, env: dict | None = None) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, env or {})
+    return info.value.problems
+
+
+def test_defaults_fill_everything_a_minimal_config_leaves_out():
+    cfg = parse_config(GOOD, {})
+    assert cfg.mongo.database == "logs"
+    assert cfg.shipper.inputs[0].format == "plain"
+    assert cfg.shipper.inputs[0].start_at == "beginning"
+    assert cfg.amqp.queue == "opslog.records" and cfg.amqp.dead_letter_queue == "opslog.dead"
+
+
+def test_every_bad_key_is_reported_with_its_path():
+    data = {
+        "amqp": {"url": "http://nope", "exchnage": "x"},
+        "mongo": {"uri": "mongodb://h/db", "retention": "forever"},
+        "shipper": {"batch_max_records": 0, "inputs": [
+            {"paths": ["/a"], "app": "a", "format": "xml"},
+            {"paths": ["/b"], "format": "regex", "pattern": "(?P<x>a)\\1"},
+            {"paths": ["/c"], "app": "c", "multiline": {"start_pattern": "("}},
+        ]},
+        "webui": {"listen": "8080", "auth": "password", "users": {"admin": "h"}},
+    }
+    problems = "\n".join(problems_of(data))
+    for expected in ("amqp.url:", "amqp.exchnage: unknown key", "mongo.retention:", "shipper.batch_max_records:",
+                     "shipper.inputs[0].format:", "shipper.inputs[1].app: is required",
+                     "shipper.inputs[1].pattern:", "shipper.inputs[2].multiline.start_pattern:", "webui.listen:"):
+        assert expected in problems, f"{expected!r} not reported in:\n{problems}"
+
+
+def test_regex_input_needs_a_pattern_with_named_groups():
+    problems = problems_of({"shipper": {"inputs": [
+        {"paths": ["/a"], "app": "a", "format": "regex"},
+        {"paths": ["/b"], "app": "b", "format": "regex", "pattern": "[0-9]+"}]}})
+    assert any(p.startswith("shipper.inputs[0].pattern: is required") for p in problems)
+    assert any(p.startswith("shipper.inputs[1].pattern:") and "named groups" in p for p in problems)
+
+
+def test_environment_variables_expand_and_override():
+    data = {**GOOD, "webui": {"auth": "password", "api_tokens": ["${TOKEN}"], "secret_key": "${SECRET:-dev}"}}
+    env = {"TOKEN": "t0k", "OPSLOG_AMQP_URL": "amqp://u:p@rabbit-1:5672/%2F,amqp://u:p@rabbit-2:5672/%2F",
+           "OPSLOG_MONGO_URI": "mongodb://db-1:27017/prod"}
+    cfg = parse_config(data, env)
+    assert cfg.webui.api_tokens == ("t0k",) and cfg.webui.secret_key == "dev"
+    assert cfg.amqp.urls == ("amqp://u:p@rabbit-1:5672/%2F", "amqp://u:p@rabbit-2:5672/%2F")
+    assert cfg.mongo.uri == "mongodb://db-1:27017/prod" and cfg.mongo.database == "prod"
+
+
+def test_unset_environment_variable_names_the_key_and_the_variable():
+    problems = problems_of({**GOOD, "webui": {"secret_key": "${NOT_SET_ANYWHERE}", "auth": "none"}})
+    assert problems == ["webui.secret_key: environment variable NOT_SET_ANYWHERE is not set"]
+
+
+def test_yaml_syntax_error_is_one_clear_problem(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("amqp: [unclosed\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(str(path))
+    assert "not valid YAML" in info.value.problems[0]
+
+
+def test_check_config_exits_1_and_names_each_bad_key(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("amqp:\n  url: 42\nshipper:\n  inputs:\n    - paths: ['/x']\n      format: yaml\n")
+    proc = run_opslog("check-config", config=path)
+    assert proc.wait(timeout=60) == 1
+    out = proc.output()
+    assert "amqp.url:" in out and "shipper.inputs[0].format:" in out and "shipper.inputs[0].app:" in out
+
+
+def test_check_config_accepts_a_good_file(tmp_path):
+    import yaml
+    path = tmp_path / "good.yaml"
+    path.write_text(yaml.safe_dump(GOOD))
+    proc = run_opslog("check-config", config=path)
+    assert proc.wait(timeout=60) == 0, proc.output()
