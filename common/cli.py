@@ -8,7 +8,7 @@ import getpass
 import logging
 import signal
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from common.config import Config, load_config
 from common.errors import BrokerRejected, ConfigError
@@ -101,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("web", cmd_web, "serve the web UI and JSON API")
     command("check-config", cmd_check_config, "validate a config file offline; exit 1 on any problem")
     up = command("up", cmd_up, "run everything on this machine for a first look", config="optional")
-    up.add_argument("-d", "--data-dir", default="var/opslog", help="where local services keep data (default: %(default)s)")
+    up.add_argument("-d", "--data-dir", default="var/opslog",
+                    help="where local services keep data (default: %(default)s)")
     up.add_argument("paths", nargs="*", help="extra log files or globs to tail")
     hp = command("hash-password", cmd_hash_password, "print a password hash for webui.users", config="none")
     hp.add_argument("--password", help="the password (default: prompt)")

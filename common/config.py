@@ -11,8 +11,9 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -163,7 +164,7 @@ class _Section:
             self.problem(name, str(exc))
             return default
 
-    def section(self, name: str) -> "_Section":
+    def section(self, name: str) -> _Section:
         self.seen.add(name)
         return _Section(self.data.get(name), self.key(name), self.problems)
 

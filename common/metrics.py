@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -55,7 +55,7 @@ class MetricsServer:
     def port(self) -> int:
         return self.server.server_address[1]
 
-    def start(self) -> "MetricsServer":
+    def start(self) -> MetricsServer:
         self.thread.start()
         log.info("metrics on http://%s:%d/metrics", *self.server.server_address[:2])
         return self

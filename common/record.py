@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -80,7 +80,7 @@ def decode_batch(body: bytes) -> list[Any]:
 
 
 _REQUIRED = {"id": str, "host": str, "app": str, "source": str, "offset": int, "message": str}
-_UTC = timezone.utc
+_UTC = UTC
 
 
 def _time(value: Any, key: str) -> datetime:

@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from contextlib import ExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
@@ -54,7 +54,7 @@ def _demo_writer(path: Path, stop: threading.Event) -> None:
     with open(path, "a", buffering=1, encoding="utf-8") as fh:
         while not stop.is_set():
             level, text = rng.choice(DEMO_MESSAGES)
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
             fh.write(f"{now} {level} demo: " + text.format(n=rng.randint(1000, 9999), ms=rng.randint(3, 900),
                                                          a=rng.randint(0, 99), b=rng.randint(1, 254)) + "\n")
             stop.wait(rng.uniform(0.1, 0.5))

@@ -30,9 +30,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
@@ -163,7 +164,7 @@ class Store:
                 for m in messages}
 
     def _apply_rollups(self, messages: list[Message], counted: dict[str, list[dict[str, Any]]]) -> None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         rollup_ops, host_ops = [], []
         for message in messages:
             docs = counted[message.id]
@@ -197,7 +198,7 @@ class Store:
         if time.monotonic() - self._trimmed_at < 300:
             return
         self._trimmed_at = time.monotonic()
-        cutoff = datetime.now(timezone.utc) - GUARD_TTL
+        cutoff = datetime.now(UTC) - GUARD_TTL
         self.rollups.update_many({"u": {"$lt": cutoff}, "batches": {"$exists": True}}, {"$unset": {"batches": ""}})
 
 

@@ -40,13 +40,14 @@ class Registry:
         self.dirty = False
         self._saved_at = 0.0
 
-    def load(self) -> "Registry":
+    def load(self) -> Registry:
         os.makedirs(self.state_dir, exist_ok=True)
         try:
             with open(self.path, "rb") as fh:
                 data = json.load(fh)
-            if not isinstance(data, dict) or data.get("version") != VERSION:
-                raise ValueError(f"unsupported registry version {data.get('version') if isinstance(data, dict) else data!r}")
+            version = data.get("version") if isinstance(data, dict) else None
+            if version != VERSION:
+                raise ValueError(f"unsupported registry version {version!r}")
             self.entries = {key: Entry(**value) for key, value in data["files"].items()}
             self.existed = True
         except FileNotFoundError:

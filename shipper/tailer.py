@@ -64,7 +64,7 @@ class TailedFile:
         self.last_growth = time.monotonic()
 
     @classmethod
-    def open(cls, path: str, max_line_bytes: int) -> "TailedFile | None":
+    def open(cls, path: str, max_line_bytes: int) -> TailedFile | None:
         """Open `path` if it is a regular file with a complete first line; else None (try later)."""
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

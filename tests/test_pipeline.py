@@ -61,7 +61,8 @@ def test_every_line_of_two_files_is_stored_once_with_its_origin_and_served_by_th
         wait_until(lambda: mongo_db.logs.count_documents({}) >= 10000, timeout=60, message="10,000 lines stored")
         assert_stored_exactly_once(mongo_db, files)
         doc = mongo_db.logs.find_one({"source": str(files[1]), "offset": 0})
-        assert (doc["host"], doc["app"], doc["message"]) == ("test-host", "orders", "b.log line 000000 GET /api/orders/0 took 0ms")
+        assert (doc["host"], doc["app"]) == ("test-host", "orders")
+        assert doc["message"] == "b.log line 000000 GET /api/orders/0 took 0ms"
         rollup_total = sum(r["n"] for r in mongo_db.rollups.find())
         assert rollup_total == 10000, "volume rollups count every stored line once"
     finally:
@@ -74,7 +75,9 @@ def test_every_line_of_two_files_is_stored_once_with_its_origin_and_served_by_th
     client = app.test_client()
     seen, cursor = [], None
     while True:
-        query = {"host": "test-host", "app": "orders", "limit": 1000, "since": "1h"} | ({"cursor": cursor} if cursor else {})
+        query = {"host": "test-host", "app": "orders", "limit": 1000, "since": "1h"}
+        if cursor:
+            query["cursor"] = cursor
         response = client.get("/api/logs", query_string=query)
         assert response.status_code == 200, response.get_data(as_text=True)
         body = response.get_json()

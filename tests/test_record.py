@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -32,7 +32,7 @@ def test_batch_round_trips_into_documents():
                          record(id="b" * 24, offset=3, parse_error="no match")])
     docs = [to_document(e) for e in decode_batch(body)]
     assert docs[0]["_id"] == "a" * 24 and docs[0]["level"] == "error" and docs[0]["fields"] == {"k": 1}
-    assert docs[0]["ts"] == datetime.fromtimestamp(1795650000.0, timezone.utc)
+    assert docs[0]["ts"] == datetime.fromtimestamp(1795650000.0, UTC)
     assert docs[1]["ts"] == docs[1]["received_at"], "a line without a time gets its ingest time"
     assert docs[1]["parse_error"] == "no match" and "level" not in docs[1]
 
