@@ -71,7 +71,7 @@ def test_every_line_of_two_files_is_stored_once_with_its_origin_and_served_by_th
 
     from common.config import load_config
     from webui import create_app
-    app = create_app(load_config(str(config)))
+    app = create_app(load_config(str(config)), db=mongo_db)
     client = app.test_client()
     seen, cursor = [], None
     while True:
