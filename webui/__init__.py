@@ -1,0 +1,141 @@
+"""opslog's web UI and JSON API: `create_app(config)` builds it, `serve(config)` runs it.
+
+Blueprints: `auth` (who is asking), `api` (JSON), `pages` (HTML), `ops` (health,
+metrics). `queries.Store` is the only thing that talks to MongoDB.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import signal
+import threading
+from datetime import timedelta
+
+from flask import Flask, render_template, request
+from pymongo import MongoClient
+from pymongo.database import Database
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server
+
+from common.config import Config
+from common.errors import StoreUnavailable
+from webui import api, auth, ops, pages
+from webui.formats import json_response
+from webui.params import ParamError
+from webui.queries import Store
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(minutes=15)
+_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+
+
+def _loopback(listen: str) -> bool:
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def create_app(config: Config, db: Database | None = None) -> Flask:
+    """The Flask app for `config`; `db` (a pymongo Database) replaces the one from `config.mongo`."""
+    app = Flask(__name__)
+    web = config.webui
+    secret = web.secret_key
+    if not secret:
+        log.warning("webui.secret_key is not set: using a random key, sessions end when the UI restarts")
+        secret = os.urandom(32).hex()
+    app.config.update(
+        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(STALE_AFTER.total_seconds()),
+        SESSION_COOKIE_NAME="opslog_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+        # Browsers only return Secure cookies over https; plain http is fine on loopback alone.
+        SESSION_COOKIE_SECURE=not _loopback(web.listen),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12), MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    if db is None:
+        client: MongoClient = MongoClient(config.mongo.uri, tz_aware=True, appname="opslog-web",
+                                          serverSelectionTimeoutMS=5000, connectTimeoutMS=5000)
+        app.extensions["opslog.client"] = client
+        db = client[config.mongo.database]
+    app.extensions["opslog.store"] = Store(db)
+
+    ops.Metrics().install(app)
+    for blueprint in (auth.bp, api.bp, pages.bp, ops.bp):
+        app.register_blueprint(blueprint)
+    app.jinja_env.globals["csrf_token"] = auth.csrf_token
+    pages.install_filters(app)
+    _install_error_handlers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", _CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ParamError)
+    def bad_param(exc: ParamError):
+        if _wants_json():
+            return json_response({"error": exc.error, "param": exc.param}, 400)
+        return render_template("error.html", status=400, message=f"{exc.param}: {exc.error}"), 400
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(exc: StoreUnavailable):
+        log.warning("%s", exc)
+        app.extensions["opslog.metrics"].store_errors.inc()
+        if _wants_json():
+            return json_response({"error": "the database is unavailable, try again shortly"}, 503)
+        return render_template("error.html", status=503,
+                               message="The database is unavailable; try again shortly."), 503
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _wants_json():
+            return json_response({"error": exc.description or exc.name}, exc.code or 500)
+        return render_template("error.html", status=exc.code, message=exc.description or exc.name), exc.code
+
+
+def close_app(app: Flask) -> None:
+    """Close the MongoDB client the app opened (not one passed in as `db`)."""
+    client = app.extensions.pop("opslog.client", None)
+    if client is not None:
+        client.close()
+
+
+def serve(config: Config) -> None:
+    """Serve on `webui.listen` until SIGTERM/SIGINT, with werkzeug's threaded WSGI server."""
+    app = create_app(config)
+    host, _, port = config.webui.listen.rpartition(":")
+    server = make_server(host.strip("[]"), int(port), app, threaded=True)
+    server.daemon_threads = True
+
+    def stop(signum, _frame):
+        log.info("signal %s: stopping the web UI", signum)
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    log.info("web UI listening on http://%s", config.webui.listen)
+    try:
+        server.serve_forever()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.server_close()
+        close_app(app)
+        log.info("web UI stopped")

@@ -1,0 +1,93 @@
+"""The JSON API (contract in shared/DESIGN.md); the pages call the same functions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from flask import Blueprint, Response, current_app, request, stream_with_context
+
+from webui import formats
+from webui.params import Filters, ParamError, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
+from webui.queries import bucket_for, get_store
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+DEFAULT_LIMIT = 100
+MAX_CONTEXT = 500
+MAX_HISTOGRAM_WINDOW = timedelta(days=92)
+
+
+def filters() -> Filters:
+    return parse_filters(request.args, current_app.config["OPSLOG"].webui.default_window)
+
+
+def page_limit() -> int:
+    return parse_int(request.args, "limit", DEFAULT_LIMIT, current_app.config["OPSLOG"].webui.max_limit)
+
+
+@bp.get("/logs")
+def logs():
+    flt, limit, cursor = filters(), page_limit(), parse_cursor(request.args)
+    page = get_store().search(flt, limit, cursor)
+    body = {"records": [formats.api_record(r) for r in page.records],
+            "next_cursor": page.next_cursor.encode() if page.next_cursor else None}
+    if page.searched_to is not None:
+        body["searched_to"] = page.searched_to
+    return formats.json_response(formats.json_ready(body))
+
+
+@bp.get("/logs/<record_id>/context")
+def context(record_id: str):
+    parse_record_id(record_id)
+    before = parse_int(request.args, "before", 20, MAX_CONTEXT, minimum=0)
+    after = parse_int(request.args, "after", 20, MAX_CONTEXT, minimum=0)
+    records = get_store().context(record_id, before, after)
+    if records is None:
+        return formats.json_response({"error": "no record with this id", "param": "id"}, 404)
+    return formats.json_response({"records": [formats.api_record(r) for r in records]})
+
+
+@bp.get("/histogram")
+def histogram():
+    flt = filters()
+    if flt.until - flt.since > MAX_HISTOGRAM_WINDOW:
+        raise ParamError("since", f"a histogram covers at most {MAX_HISTOGRAM_WINDOW.days} days")
+    body = get_store().histogram(flt, bucket_for(flt.until - flt.since))
+    return formats.json_response(formats.json_ready(body))
+
+
+@bp.get("/hosts")
+def hosts():
+    return formats.json_response(formats.json_ready({"hosts": get_store().hosts(), "stale_after_seconds":
+                                                     current_app.config["OPSLOG_STALE_AFTER"]}))
+
+
+@bp.get("/hosts/<host>")
+def host(host: str):
+    found = get_store().host(host)
+    if found is None:
+        return formats.json_response({"error": "unknown host", "param": "host"}, 404)
+    return formats.json_response(formats.json_ready(found))
+
+
+@bp.get("/hosts/<host>/calendar")
+def calendar(host: str):
+    days = parse_int(request.args, "days", 91, 366)
+    return formats.json_response(get_store().calendar(host, days))
+
+
+@bp.get("/export")
+def export():
+    flt = filters()
+    fmt = parse_choice(request.args, "format", ("ndjson", "csv"), "ndjson")
+    max_rows = current_app.config["OPSLOG"].webui.export_max_rows
+    limit = parse_int(request.args, "limit", max_rows, max_rows)
+    records = get_store().iter_records(flt, limit)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    if fmt == "csv":
+        body, mimetype = formats.csv_lines(records), "text/csv; charset=utf-8"
+    else:
+        body, mimetype = formats.ndjson_lines(records), "application/x-ndjson"
+    response = Response(stream_with_context(body), mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="opslog-{stamp}.{fmt}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,187 @@
+"""Query-string validation: request args -> typed `Filters`, or `ParamError` naming the culprit.
+
+Everything the user types stays a plain value here (a string, a datetime, an
+int); `queries` builds the MongoDB filter from those values, so no parameter can
+ever become an operator or an unescaped regex.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+from common.durations import parse_duration
+from common.record import LEVELS
+
+UTC = UTC
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NO_LEVEL = "none"  # records whose level is unknown (field absent)
+LEVEL_CHOICES = LEVELS + (NO_LEVEL,)
+MAX_TEXT = 500
+MAX_NAME = 4096
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class ParamError(ValueError):
+    """A request parameter that cannot be used; the API answers 400 naming `param`."""
+
+    def __init__(self, param: str, error: str):
+        self.param, self.error = param, error
+        super().__init__(f"{param}: {error}")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position after the last record shown: the next page holds records strictly older in (ts, id)."""
+
+    ts: datetime
+    id: str = ""  # "" means "everything older than ts" (a page cut short by the scan budget)
+
+    def encode(self) -> str:
+        # Record times are whole milliseconds; a bare time bound rounds up so no record is skipped.
+        us = (self.ts - EPOCH) // timedelta(microseconds=1)
+        ms = us // 1000 if self.id else -(-us // 1000)
+        return base64.urlsafe_b64encode(f"{ms}.{self.id}".encode()).decode().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Filters:
+    since: datetime
+    until: datetime
+    host: str | None = None
+    app: str | None = None
+    source: str | None = None
+    levels: tuple[str, ...] = ()
+    q: str | None = None
+
+    @property
+    def text_only_in_logs(self) -> bool:
+        """True when some filter is not in the rollups, so rollup counts are only an upper bound."""
+        return self.q is not None or self.source is not None
+
+    def query_args(self, absolute: bool = False, **extra: object) -> list[tuple[str, str]]:
+        """These filters as query-string pairs, for links and permalinks."""
+        args: list[tuple[str, str]] = []
+        for key in ("q", "host", "app", "source"):
+            value = getattr(self, key)
+            if value is not None:
+                args.append((key, value))
+        args.extend(("level", lv) for lv in self.levels)
+        if absolute:
+            args += [("since", iso(self.since)), ("until", iso(self.until))]
+        args.extend((k, str(v)) for k, v in extra.items() if v is not None)
+        return args
+
+    def with_window(self, since: datetime, until: datetime) -> Filters:
+        return replace(self, since=since, until=until)
+
+
+def iso(dt: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, the API's one time format."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def parse_time(value: str, now: datetime, param: str) -> datetime:
+    """`now`, a relative duration back from now (`15m`, `2h`, `7d`), or an ISO 8601 time (UTC if naive)."""
+    text = value.strip()
+    if text == "now":
+        return now
+    if text and text[-1] in "smhdw" and text[0].isdigit():
+        try:
+            return now - timedelta(seconds=parse_duration(text))
+        except (ValueError, OverflowError):
+            raise ParamError(param, f"not a duration or a time: {value!r}") from None
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ParamError(param, f"not a time (use 15m, 2h, 7d or ISO 8601, 2026-01-31T12:00:00Z): {value!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def _name(args: Mapping[str, str], key: str, max_len: int = MAX_NAME) -> str | None:
+    value = args.get(key)
+    if value is None or value == "":
+        return None
+    if len(value) > max_len or _CONTROL.search(value):
+        raise ParamError(key, f"must be at most {max_len} printable characters")
+    return value
+
+
+def parse_levels(values: list[str]) -> tuple[str, ...]:
+    levels: list[str] = []
+    for raw in values:
+        for part in raw.split(","):
+            part = part.strip().lower()
+            if not part:
+                continue
+            if part not in LEVEL_CHOICES:
+                raise ParamError("level", f"must be among {', '.join(LEVEL_CHOICES)}, got {part[:40]!r}")
+            if part not in levels:
+                levels.append(part)
+    return tuple(lv for lv in LEVEL_CHOICES if lv in levels)
+
+
+def parse_filters(args, default_window: float, now: datetime | None = None) -> Filters:
+    """`args` is a werkzeug MultiDict (request.args); the window defaults to the last `default_window` s."""
+    now = now or datetime.now(UTC)
+    until = parse_time(args["until"], now, "until") if args.get("until") else now
+    since = (parse_time(args["since"], now, "since") if args.get("since")
+             else until - timedelta(seconds=default_window))
+    if since >= until:
+        raise ParamError("since", "must be before until")
+    q = args.get("q") or None
+    if q is not None and (len(q) > MAX_TEXT or "\x00" in q):
+        raise ParamError("q", f"must be at most {MAX_TEXT} characters")
+    return Filters(since=since, until=until, host=_name(args, "host", 255), app=_name(args, "app", 255),
+                   source=_name(args, "source"), levels=parse_levels(args.getlist("level")), q=q)
+
+
+def parse_int(args: Mapping[str, str], key: str, default: int, maximum: int, minimum: int = 1) -> int:
+    """An integer parameter; values above `maximum` are capped, not refused."""
+    raw = args.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ParamError(key, f"must be an integer, got {raw[:40]!r}") from None
+    if value < minimum:
+        raise ParamError(key, f"must be at least {minimum}")
+    return min(value, maximum)
+
+
+def parse_cursor(args: Mapping[str, str]) -> Cursor | None:
+    raw = args.get("cursor")
+    if not raw:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+        ms, _, rid = text.partition(".")
+        ts = EPOCH + timedelta(milliseconds=int(ms))
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        raise ParamError("cursor", "is not a cursor this API returned") from None
+    if rid and not _ID.match(rid):
+        raise ParamError("cursor", "is not a cursor this API returned")
+    return Cursor(ts=ts, id=rid)
+
+
+def parse_record_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ParamError("id", "is not a record id")
+    return value
+
+
+def parse_choice(args: Mapping[str, str], key: str, choices: tuple[str, ...], default: str) -> str:
+    value = args.get(key) or default
+    if value not in choices:
+        raise ParamError(key, f"must be one of {', '.join(choices)}")
+    return value
