@@ -56,30 +56,70 @@ def _parameters(url: str, heartbeat: int) -> pika.URLParameters:
 
 
 def queue_arguments(cfg: AmqpConfig, quorum: bool) -> dict[str, Any]:
+    """Arguments of the records queue."""
     args: dict[str, Any] = {"x-dead-letter-exchange": cfg.exchange + DLX_SUFFIX}
     if quorum:
-        # A message redelivered this many times (consumers crashing on it) is dead-lettered
-        # by the broker itself, so a poison message can never loop forever.
-        args.update({"x-queue-type": "quorum", "x-delivery-limit": cfg.delivery_limit})
+        args.update({
+            "x-queue-type": "quorum",
+            # A message redelivered this many times (consumers crashing on it) is dead-lettered
+            # by the broker itself, so a poison message can never loop forever.
+            "x-delivery-limit": cfg.delivery_limit,
+            # ...and it stays in this queue until the dead-letter queue has it (RabbitMQ >= 3.10),
+            # instead of being lost if the node fails in between. reject-publish is a precondition
+            # of at-least-once; the queue has no length limit, so it never rejects anything.
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        })
     return args
 
 
-def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> str:
+def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> tuple[BlockingChannel, str]:
     """Declare exchange, records queue, dead-letter exchange and queue; idempotent.
 
     Shipper and consumer both call this, so whichever starts first creates it and
-    records are never published to an exchange with no queue bound. Returns the
-    queue type in use ("quorum" or "classic").
+    records are never published to an exchange with no queue bound. Both queues
+    are quorum queues (replicated, with a delivery limit) unless `queue_type` is
+    classic; with `auto`, a queue the broker will not declare as quorum (it exists
+    as another type or with other arguments, or the broker has no quorum queues)
+    is used as it is, or declared classic. A refused declaration closes the
+    channel, so this returns the channel to go on with, and the records queue's
+    type: "quorum", "classic" or "existing".
     """
     dlx = cfg.exchange + DLX_SUFFIX
     channel.exchange_declare(cfg.exchange, "fanout", durable=True)
     channel.exchange_declare(dlx, "fanout", durable=True)
-    channel.queue_declare(cfg.dead_letter_queue, durable=True)
+    quorum = cfg.queue_type in ("auto", "quorum")
+    channel, _ = _declare_queue(channel, cfg, cfg.dead_letter_queue, {"x-queue-type": "quorum"} if quorum else {}, {})
     channel.queue_bind(cfg.dead_letter_queue, dlx)
-    kind = "quorum" if cfg.queue_type in ("auto", "quorum") else "classic"
-    channel.queue_declare(cfg.queue, durable=True, arguments=queue_arguments(cfg, kind == "quorum"))
+    channel, kind = _declare_queue(channel, cfg, cfg.queue, queue_arguments(cfg, quorum), queue_arguments(cfg, False))
     channel.queue_bind(cfg.queue, cfg.exchange)
-    return kind
+    return channel, kind
+
+
+def _declare_queue(channel: BlockingChannel, cfg: AmqpConfig, name: str, preferred: dict[str, Any],
+                   fallback: dict[str, Any]) -> tuple[BlockingChannel, str]:
+    try:
+        channel.queue_declare(name, durable=True, arguments=preferred)
+        return channel, preferred.get("x-queue-type", "classic")
+    except pe.ChannelClosedByBroker as exc:
+        if cfg.queue_type != "auto":
+            raise
+        refusal = f"{exc.reply_code} {exc.reply_text}"
+    connection = channel.connection
+    channel = connection.channel()
+    try:
+        channel.queue_declare(name, passive=True)
+        log.warning("queue %s exists with other arguments than opslog declares (%s); using it as it is",
+                    name, refusal)
+        return channel, "existing"
+    except pe.ChannelClosedByBroker as exc:
+        if exc.reply_code != 404:
+            raise
+    channel = connection.channel()
+    channel.queue_declare(name, durable=True, arguments=fallback)
+    log.warning("the broker refused queue %s as a quorum queue (%s); declared it classic, so without "
+                "a delivery limit", name, refusal)
+    return channel, "classic"
 
 
 class _Link:
@@ -117,17 +157,9 @@ class _Link:
         raise BrokerUnavailable("; ".join(errors))
 
     def _declare(self) -> str:
-        assert self.connection is not None and self.channel is not None
-        try:
-            return declare_topology(self.channel, self.cfg)
-        except pe.ChannelClosedByBroker as exc:
-            if self.cfg.queue_type != "auto" or exc.reply_code != 406:
-                raise
-        # "auto": the queue exists as another type (or the broker has no quorum queues):
-        # use it as it is rather than fight over its arguments.
-        self.channel = self.connection.channel()
-        self.channel.queue_declare(self.cfg.queue, passive=True)
-        return "existing"
+        assert self.channel is not None
+        self.channel, kind = declare_topology(self.channel, self.cfg)
+        return kind
 
     def sleep(self, seconds: float) -> None:
         """Wait while keeping heartbeats flowing; a plain sleep would let the broker drop us."""
@@ -213,15 +245,6 @@ class Subscriber(_Link):
         except _PIKA_ERRORS as exc:
             self.close()
             raise _translate(exc) from exc
-
-    def cancel(self) -> None:
-        """Stop receiving new deliveries; unacked ones stay ours until acked or we disconnect."""
-        if self.connected:
-            try:
-                assert self.channel is not None
-                self.channel.cancel()
-            except _PIKA_ERRORS as exc:
-                raise _translate(exc) from exc
 
     def ack(self, tag: int, multiple: bool = True) -> None:
         assert self.channel is not None

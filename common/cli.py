@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from common.config import Config, load_config
+from common.config import FORMATS, Config, load_config
 from common.errors import BrokerRejected, ConfigError
 from common.logsetup import setup_logging
 
@@ -40,14 +40,17 @@ def cmd_ship(config: Config, args: argparse.Namespace) -> int:
     shipper = Shipper(config, publisher)
     _on_signals(shipper.stop)
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: log.info("SIGHUP: config reload is not supported yet; restart"))
+        signal.signal(signal.SIGHUP, lambda *_: shipper.request_reload())
     _metrics(config.shipper.metrics_listen, shipper.metrics.registry,
-             lambda: {"broker": publisher.connected})
+             lambda: {"broker": shipper.sender.ready})
     shipper.run()
     return 0
 
 
 def cmd_consume(config: Config, args: argparse.Namespace) -> int:
+    import os
+    import threading
+
     from common.amqp import Subscriber
     from consumer.consumer import Consumer
     from consumer.store import Store
@@ -55,7 +58,25 @@ def cmd_consume(config: Config, args: argparse.Namespace) -> int:
     subscriber = Subscriber(config.amqp, config.consumer.prefetch)
     store = Store(config.mongo)
     consumer = Consumer(config, subscriber, store)
-    _on_signals(consumer.stop)
+    grace = config.consumer.shutdown_timeout + 15
+
+    def exit_now() -> None:
+        log.error("still running %.0fs after the stop request (a broker or database call that never "
+                  "returns); exiting: what this worker holds is unacked and will be delivered again", grace)
+        logging.shutdown()
+        os._exit(0)
+
+    # The consumer stops within shutdown_timeout, unless a library call never returns; then
+    # this timer ends the process, which loses nothing because nothing unstored was acked.
+    watchdog = threading.Timer(grace, exit_now)
+    watchdog.daemon = True
+
+    def stop() -> None:
+        consumer.stop()
+        if not watchdog.is_alive():
+            watchdog.start()
+
+    _on_signals(stop)
     _metrics(config.consumer.metrics_listen, consumer.metrics.registry,
              lambda: {"broker": subscriber.connected, "database": store.ping()})
     consumer.run()
@@ -85,6 +106,48 @@ def cmd_hash_password(_config: None, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_db_init(config: Config, args: argparse.Namespace) -> int:
+    """Create the indexes (and the TTL index of mongo.retention) ahead of the first consumer."""
+    from common.errors import StoreUnavailable
+    from consumer.store import Store
+
+    store = Store(config.mongo)
+    try:
+        store.init()
+    except StoreUnavailable as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        store.close()
+    retention = f"records expire {config.mongo.retention:.0f}s after arrival" if config.mongo.retention \
+        else "records kept until deleted (no mongo.retention)"
+    print(f"database {config.mongo.database}: indexes ready; {retention}; full-text search: "
+          f"{'$text index' if store.text_search else 'bounded substring'}")
+    return 0
+
+
+def cmd_import(config: Config, args: argparse.Namespace) -> int:
+    from common.amqp import Publisher
+    from shipper.backfill import BackfillError, Importer, Progress, plan, summary
+
+    try:
+        files = plan(config, args.paths, args.app, args.format)
+    except BackfillError as exc:
+        print(f"opslog import: {len(exc.problems)} problem(s), nothing sent:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  - {problem}", file=sys.stderr)
+        return 1
+    progress = None if args.quiet else Progress(sum(f.size for f in files), sys.stderr)
+    importer = Importer(config, Publisher(config.amqp), host=args.host, progress=progress)
+    _on_signals(importer.stop)
+    result = importer.run(files)
+    if progress is not None:
+        progress.finish(summary(result))
+    else:
+        print(summary(result), file=sys.stderr)
+    return 1 if result.interrupted else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opslog", description="Log pipeline: files -> RabbitMQ -> MongoDB -> web UI")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -106,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("paths", nargs="*", help="extra log files or globs to tail")
     hp = command("hash-password", cmd_hash_password, "print a password hash for webui.users", config="none")
     hp.add_argument("--password", help="the password (default: prompt)")
+    db = sub.add_parser("db", help="MongoDB set-up", description="MongoDB set-up")
+    db_init = db.add_subparsers(dest="db_command", required=True).add_parser(
+        "init", help="create the indexes and the retention TTL index", description=cmd_db_init.__doc__)
+    db_init.add_argument("-c", "--config", required=True, help="YAML config file")
+    db_init.set_defaults(fn=cmd_db_init, config_mode="required")
+    imp = command("import", cmd_import, "back-fill old log files (plain or .gz) once: records the shipper "
+                  "already sent, or an earlier import, are not stored twice")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="log files, rotated ones included")
+    imp.add_argument("--host", help="the host the files come from (default: shipper.host)")
+    imp.add_argument("--app", help="read every file as this app instead of matching shipper inputs")
+    imp.add_argument("--format", choices=[f for f in FORMATS if f != "regex"], help="with --app (default: plain)")
+    imp.add_argument("-q", "--quiet", action="store_true", help="no progress line on stderr")
     return parser
 
 

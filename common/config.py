@@ -92,6 +92,9 @@ class ShipperConfig:
     max_open_files: int = 512
     shutdown_timeout: float = 10.0
     metrics_listen: str | None = None
+    watch: str = "auto"        # auto | inotify | poll: how new and rotated files are noticed between scans
+    rotate_wait: float = 5.0   # a rotated-away or deleted file is closed once idle at its end this long
+    reconnect_max_wait: float = 30.0  # cap of the exponential backoff between broker connection attempts
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,10 @@ def _encoding(value: Any) -> str:
         codecs.lookup(_string(value))
     except LookupError:
         raise ValueError(f"unknown encoding {value!r}") from None
+    if "\n".encode(value) != b"\n":
+        # Files are split into lines on the byte 0x0A before decoding.
+        raise ValueError(f"encoding {value!r} does not write a newline as the single byte 0x0A "
+                         "(UTF-16/32 logs are not supported)")
     return value
 
 
@@ -372,7 +379,13 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         scan_interval=s.get("scan_interval", 1.0, parse_duration),
         max_open_files=s.get("max_open_files", 512, _positive_int),
         shutdown_timeout=s.get("shutdown_timeout", 10.0, parse_duration),
-        metrics_listen=s.get("metrics_listen", None, _listen))
+        metrics_listen=s.get("metrics_listen", None, _listen),
+        watch=s.get("watch", "auto", _choice("auto", "inotify", "poll")),
+        rotate_wait=s.get("rotate_wait", 5.0, parse_duration),
+        reconnect_max_wait=s.get("reconnect_max_wait", 30.0, parse_duration))
+    if shipper.max_buffer_bytes < shipper.batch_max_bytes:
+        s.problem("max_buffer_bytes", f"must be at least batch_max_bytes ({shipper.batch_max_bytes}): "
+                                      "a full batch has to fit in the buffer")
     s.finish()
 
     c = root.section("consumer")

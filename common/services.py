@@ -12,6 +12,10 @@ node's process group: `erl_child_setup` and `inet_gethost` call setsid(), and an
 the foreground on a private port, and on stop we also sweep the node's
 descendants recorded from /proc.
 
+A `RabbitMQCluster` joins several such nodes on one machine. Erlang nodes find
+each other through the epmd of their host, so the nodes of a cluster share one
+epmd (the cluster's) and one Erlang cookie, but keep their own ports and data.
+
     OpslogError
     └── ServiceError          a local service did not start or stop as expected
         └── ServiceNotInstalled   its program is missing; the message says how to install it
@@ -19,8 +23,11 @@ descendants recorded from /proc.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import random
+import secrets
 import shutil
 import signal
 import socket
@@ -29,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -58,12 +66,39 @@ def free_port() -> int:
     return _free_ports(1)[0]
 
 
+SERVICE_PORTS_FROM = 20000
+
+
+def _ephemeral_ports_from() -> int:
+    """The first port of the kernel's range for outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as fh:
+            return int(fh.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _free_ports(count: int) -> list[int]:
-    """`count` distinct free ports: the sockets stay bound until all are picked,
-    so the kernel cannot hand out the same port twice."""
+    """`count` distinct free ports, below the kernel's ephemeral range when it can.
+
+    A port picked inside that range can be taken by any process's outgoing
+    connection before the service binds it, or binds it again after a restart
+    (a RabbitMQ node then refuses to boot: dist_port_already_used). The sockets
+    stay bound until all are picked, so no port is handed out twice."""
+    below = range(SERVICE_PORTS_FROM, _ephemeral_ports_from())
+    candidates = random.sample(below, min(len(below), 64 + count))
     with ExitStack() as stack:
-        ports = []
-        for _ in range(count):
+        ports: list[int] = []
+        for port in candidates:
+            if len(ports) == count:
+                break
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            ports.append(port)
+        while len(ports) < count:
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
             sock.bind(("127.0.0.1", 0))
             ports.append(sock.getsockname()[1])
@@ -203,19 +238,70 @@ def _log_file(path: Path, argv: list[str]) -> Iterator[IO[bytes]]:
 
 # --- RabbitMQ ----------------------------------------------------------------
 
+def _epmd_program() -> str:
+    epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
+    if not os.access(epmd, os.X_OK):
+        raise ServiceNotInstalled("epmd not found: install it with `apt-get install rabbitmq-server` "
+                                  "(it comes with erlang-base)")
+    return epmd
+
+
+def _start_epmd(port: int, log_path: Path, cwd: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Our own epmd in the foreground on a private port, so it never outlives its nodes as a daemon."""
+    argv = [_epmd_program(), "-port", str(port), "-address", "127.0.0.1"]
+    with _log_file(log_path, argv) as out:
+        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while not _port_open(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _terminate(proc, timeout=5)
+            raise ServiceError(f"epmd did not start on port {port}; last lines of {log_path}:\n{_tail(log_path)}")
+        time.sleep(_POLL)
+    return proc
+
+
+def _stop_epmd(proc: subprocess.Popen[bytes], port: int, log_path: Path, env: dict[str, str]) -> None:
+    if proc.poll() is None:
+        argv = [str(proc.args[0]), "-port", str(port), "-kill"]  # type: ignore[index]
+        try:
+            with _log_file(log_path, argv) as out:
+                subprocess.run(argv, check=False, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=subprocess.STDOUT, timeout=10, start_new_session=True)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("epmd -kill failed: %s", exc)
+    if proc.poll() is None:
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            _terminate(proc, timeout=5)
+    proc.wait()
+
+
 class RabbitMQNode:
     """A private RabbitMQ node under `base_dir`, listening on 127.0.0.1 only.
 
     Data lives in `base_dir/mnesia` under a node name derived from the port, so
     stopping and starting again with the same directory and port keeps durable
     queues and persistent messages.
+
+    A node runs its own epmd unless given `epmd_port`: then an epmd that someone
+    else runs there (a `RabbitMQCluster`) is shared with other nodes. `cookie`
+    fixes the Erlang cookie (nodes of one cluster need the same one).
     """
 
-    def __init__(self, base_dir: str | Path, port: int | None = None, name: str | None = None):
+    def __init__(self, base_dir: str | Path, port: int | None = None, name: str | None = None, *,
+                 dist_port: int | None = None, epmd_port: int | None = None, cookie: str | None = None):
         self.base_dir = Path(base_dir).resolve()
         self.port, self.dist_port, self.epmd_port = _free_ports(3)
         if port is not None:
             self.port = port
+        if dist_port is not None:
+            self.dist_port = dist_port
+        self.shared_epmd = epmd_port is not None
+        if epmd_port is not None:
+            self.epmd_port = epmd_port
+        self.cookie = cookie
         name = name or f"opslog-{self.port}"
         self.nodename = name if "@" in name else f"{name}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
@@ -285,6 +371,13 @@ class RabbitMQNode:
             path = self.base_dir / name
             if not path.exists():
                 path.write_text(text, encoding="utf-8")
+        if self.cookie is not None:
+            # Erlang refuses a cookie file that others can read; HOME is base_dir (see _env).
+            cookie = self.base_dir / ".erlang.cookie"
+            if cookie.exists():
+                cookie.chmod(0o600)
+            cookie.write_text(self.cookie, encoding="ascii")
+            cookie.chmod(0o400)
 
     def start(self, timeout: float = 60) -> Self:
         """Start the node; returns once it accepts an AMQP connection as guest."""
@@ -292,20 +385,18 @@ class RabbitMQNode:
             return self
         server_argv = [self._program("rabbitmq-server")]
         self._program("rabbitmqctl")
-        epmd = shutil.which("epmd") or "/usr/lib/erlang/bin/epmd"
-        if not os.access(epmd, os.X_OK):
-            raise ServiceNotInstalled("epmd not found: install it with `apt-get install rabbitmq-server` "
-                                      "(it comes with erlang-base)")
-        epmd_argv = [epmd, "-port", str(self.epmd_port), "-address", "127.0.0.1"]
+        _epmd_program()
         _ensure_port_free(self.port, f"RabbitMQ node {self.nodename}")
-        _ensure_port_free(self.epmd_port, f"epmd for {self.nodename}")
+        if not self.shared_epmd:
+            _ensure_port_free(self.epmd_port, f"epmd for {self.nodename}")
+        elif not _port_open(self.epmd_port):
+            raise ServiceError(f"cannot start {self.nodename}: no epmd on the shared port {self.epmd_port}")
         self._prepare_dirs()
         env = self._env()
         began = time.monotonic()
         try:
-            # Ours, in the foreground, so it never outlives the node as a detached daemon.
-            self._epmd = self._spawn(epmd_argv, env)
-            self._wait_for(lambda: _port_open(self.epmd_port), self._epmd, 10, "epmd")
+            if not self.shared_epmd:
+                self._epmd = _start_epmd(self.epmd_port, self.log_path, self.base_dir, env)
             self._server = self._spawn(server_argv, env)
             self._wait_for(self._amqp_ready, self._server, timeout, f"RabbitMQ node {self.nodename}")
         except BaseException:
@@ -334,6 +425,12 @@ class RabbitMQNode:
                 raise ServiceError(f"{what} not ready after {timeout:.0f}s; "
                                    f"last lines of {self.log_path}:\n{self._log_tail()}")
             time.sleep(_POLL)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait until the running node accepts AMQP connections (again, after `start_app`)."""
+        if self._server is None:
+            raise ServiceError(f"RabbitMQ node {self.nodename} is not running")
+        self._wait_for(self._amqp_ready, self._server, timeout, f"RabbitMQ node {self.nodename}")
 
     def _log_tail(self) -> str:
         node_log = self.base_dir / "log" / f"{self.nodename}.log"
@@ -377,17 +474,41 @@ class RabbitMQNode:
             _kill_survivors(leftovers)
             server.wait()
         if epmd is not None:
-            if epmd.poll() is None:
-                self._run_quietly([epmd.args[0], "-port", str(self.epmd_port), "-kill"], 10)
-            if epmd.poll() is None:
-                try:
-                    epmd.wait(timeout=2)
-                except subprocess.TimeoutExpired:
-                    _terminate(epmd, timeout=5)
-            epmd.wait()
+            _stop_epmd(epmd, self.epmd_port, self.log_path, self._env())
         if server is not None:
             self.last_stop_seconds = time.monotonic() - began
             log.info("RabbitMQ node %s stopped in %.1fs", self.nodename, self.last_stop_seconds)
+
+    def kill(self) -> None:
+        """SIGKILL every process of the node, as a crash would; its data stays for the next start."""
+        server, epmd, self._server, self._epmd = self._server, self._epmd, None, None
+        if server is not None:
+            leftovers = {**self._children, **_descendants(server.pid)}
+            self._children = {}
+            _signal_group(server.pid, signal.SIGKILL)
+            _kill_survivors(leftovers)
+            server.wait()
+            while _group_alive(server.pid):
+                time.sleep(_POLL)
+            log.info("RabbitMQ node %s killed", self.nodename)
+        if epmd is not None:
+            _stop_epmd(epmd, self.epmd_port, self.log_path, self._env())
+
+    def ctl(self, *args: str, tool: str = "rabbitmqctl", timeout: float = 60) -> str:
+        """Run `TOOL -n NODE ARGS...` (rabbitmqctl, rabbitmq-queues, ...) against this node; its output.
+
+        Raises ServiceError with the command's output when it fails."""
+        argv = [self._program(tool), "-n", self.nodename, *args]
+        try:
+            result = subprocess.run(argv, check=False, env=self._env(), cwd=self.base_dir,
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                    timeout=timeout, start_new_session=True)
+        except subprocess.TimeoutExpired:
+            raise ServiceError(f"{tool} {' '.join(args)} on {self.nodename}: no answer in {timeout:.0f}s") from None
+        if result.returncode != 0:
+            raise ServiceError(f"{tool} {' '.join(args)} on {self.nodename} exited with {result.returncode}:\n"
+                               f"{(result.stdout + result.stderr).strip()}")
+        return result.stdout
 
     def _shutdown_with_ctl(self, server: subprocess.Popen[bytes]) -> None:
         """`rabbitmqctl shutdown` flushes queues and waits for the VM to exit."""
@@ -409,6 +530,109 @@ class RabbitMQNode:
             log.warning("%s failed: %s", " ".join(argv[-2:]), exc)
             return False
         return result.returncode == 0
+
+
+class RabbitMQCluster:
+    """`size` private RabbitMQ nodes on this machine, joined into one cluster.
+
+    Each node has its own directory, ports and node name; all share the
+    cluster's epmd and Erlang cookie. `start()` boots the nodes side by side,
+    then joins the others to the first (`stop_app`, `join_cluster`,
+    `start_app`), as an operator would. A node stopped or killed later and
+    started again rejoins by itself: its data remembers the cluster.
+    """
+
+    def __init__(self, base_dir: str | Path, size: int = 3):
+        if size < 1:
+            raise ValueError("a cluster needs at least one node")
+        self.base_dir = Path(base_dir).resolve()
+        # Picked together, so no two nodes can be handed the same port.
+        self.epmd_port, *ports = _free_ports(1 + 2 * size)
+        cookie = secrets.token_hex(20).upper()
+        self.nodes = [RabbitMQNode(self.base_dir / f"node{i + 1}", port=ports[2 * i], dist_port=ports[2 * i + 1],
+                                   epmd_port=self.epmd_port, cookie=cookie) for i in range(size)]
+        self.log_path = self.base_dir / "epmd.log"
+        self.last_start_seconds: float | None = None
+        self._epmd: subprocess.Popen[bytes] | None = None
+
+    @property
+    def urls(self) -> list[str]:
+        return [node.url for node in self.nodes]
+
+    def __repr__(self) -> str:
+        return f"RabbitMQCluster({[node.nodename for node in self.nodes]}, epmd_port={self.epmd_port})"
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120) -> Self:
+        """Boot every node and join them; returns once all run as one cluster."""
+        began = time.monotonic()
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if self._epmd is None or self._epmd.poll() is not None:
+                _ensure_port_free(self.epmd_port, "the cluster's epmd")
+                self._epmd = _start_epmd(self.epmd_port, self.log_path, self.base_dir, dict(os.environ))
+            seed, *others = self.nodes
+            # A node with data already belongs to the cluster and rejoins by itself.
+            joining = [node for node in others if not any((node.base_dir / "mnesia").glob("*/"))]
+            self._each(lambda node: node.start(timeout), self.nodes)
+            self._each(lambda node: node.ctl("stop_app"), joining)
+            for node in joining:  # one at a time: each join changes the cluster's schema
+                node.ctl("join_cluster", seed.nodename)
+            self._each(lambda node: (node.ctl("start_app"), node.wait_ready(timeout)), joining)
+            self.wait_running(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.last_start_seconds = time.monotonic() - began
+        log.info("RabbitMQ cluster of %d nodes ready in %.1fs", len(self.nodes), self.last_start_seconds)
+        return self
+
+    @staticmethod
+    def _each(action: Callable[[RabbitMQNode], object], nodes: list[RabbitMQNode]) -> list[object]:
+        """`action` on every node side by side (each mostly waits on an Erlang VM); the first error wins."""
+        if not nodes:
+            return []
+        with ThreadPoolExecutor(len(nodes)) as pool:
+            futures = [pool.submit(action, node) for node in nodes]
+            return [future.result() for future in futures]
+
+    @staticmethod
+    def running_nodes(via: RabbitMQNode) -> set[str]:
+        """The cluster's running node names, as the node `via` sees them."""
+        status = json.loads(via.ctl("cluster_status", "--formatter", "json"))
+        return set(status.get("running_nodes", []))
+
+    def wait_running(self, timeout: float = 60) -> None:
+        """Wait until every started node runs and sees exactly the other started ones."""
+        started = [node for node in self.nodes if node.pid is not None]
+        expected = {node.nodename for node in started}
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                seen = self._each(self.running_nodes, started)
+            except ServiceError:
+                seen = []
+            if seen and all(s == expected for s in seen):
+                return
+            if time.monotonic() > deadline:
+                raise ServiceError(f"cluster not formed after {timeout:.0f}s: expected {sorted(expected)}, "
+                                   f"nodes see {[sorted(s) for s in seen]}")  # type: ignore[arg-type]
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop every node (side by side), then the epmd; safe to call twice."""
+        with ThreadPoolExecutor(len(self.nodes)) as pool:
+            for future in [pool.submit(node.stop) for node in self.nodes]:
+                future.result()
+        epmd, self._epmd = self._epmd, None
+        if epmd is not None:
+            _stop_epmd(epmd, self.epmd_port, self.log_path, dict(os.environ))
 
 
 # --- MongoDB (SecantusDB) ----------------------------------------------------

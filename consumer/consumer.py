@@ -1,12 +1,20 @@
 """The consumer's loop: take batches from RabbitMQ, store them, then ack.
 
-Deliveries are gathered until a count, byte or time bound, decoded into
-documents, written with one `Store.write` (retried with capped exponential
-backoff and jitter while the database is unavailable), and only then acked with
-one multiple-ack. Nothing is acked before it is stored; a redelivery is stored
-again harmlessly (deterministic ids). A payload that can never be stored goes
-to the dead-letter queue with its reason, before the ack, so it neither blocks
-the queue nor loops.
+Deliveries are gathered until a count, byte or time bound (or the queue goes
+idle), decoded into documents, written with one `Store.write`, and only then
+acked with one multiple-ack. Every batch ends in one of three outcomes:
+
+- OK: stored, or already stored (a redelivery; deterministic ids): ack.
+- RETRY: the database is unavailable: keep the batch, wait with capped
+  exponential backoff and jitter while the broker connection's heartbeats keep
+  flowing, try again. Nothing is acked meanwhile, and the prefetch window stops
+  the broker from sending more, so memory stays bounded however long it lasts.
+- ERROR: a payload or record that can never be stored (not JSON, breaks the
+  schema, refused by the database): published to the dead-letter queue with
+  the reason in a header, then acked with the rest, so it never blocks the queue.
+
+A message that crashes the consumer itself is returned to the queue by the
+broker; the quorum queue's delivery limit dead-letters it after a few attempts.
 """
 
 from __future__ import annotations
@@ -15,25 +23,31 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from tenacity import Retrying, retry_if_exception_type, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, wait_exponential, wait_random
 
 from common.amqp import Delivery, Subscriber
 from common.config import Config
 from common.errors import BrokerUnavailable, PoisonMessage, StoreUnavailable
 from common.record import PAYLOAD_VERSION, decode_batch, to_document
 from consumer.metrics import ConsumerMetrics
-from consumer.store import Message, Store
+from consumer.store import Message, Store, WriteResult
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MESSAGE_ID_HEADER = "x-opslog-message-id"
+_GAVE_UP = object()
 
 
 @dataclass
 class Pending:
     """Deliveries taken but not yet stored and acked."""
+
     messages: list[Message] = field(default_factory=list)
     dead: list[tuple[bytes, str, dict[str, Any]]] = field(default_factory=list)  # body, reason, headers
     last_tag: int = 0
@@ -56,27 +70,34 @@ class Consumer:
         self.stop_deadline: float | None = None
 
     def stop(self) -> None:
+        """Stop after the batch in hand is stored and acked, or once `shutdown_timeout` has passed."""
         if not self.stopping.is_set():
             self.stop_deadline = time.monotonic() + self.cfg.shutdown_timeout
             self.stopping.set()
 
     def run(self) -> None:
-        self._retry(self.store.init, StoreUnavailable, "database")
-        while not self.stopping.is_set():
-            try:
-                self._retry(self.subscriber.connect, BrokerUnavailable, "broker")
-                if self.stopping.is_set():
-                    break
-                self._consume()
-            except BrokerUnavailable as exc:
-                # Unacked deliveries return to the queue when the connection drops; drop our copies.
-                log.warning("broker failure (%s); %d unacked deliveries will be redelivered", exc,
-                            len(self.pending.messages) + len(self.pending.dead))
-                self.pending = Pending()
-                self.metrics.reconnects.inc()
-        self.subscriber.close()
-        self.store.close()
-        log.info("consumer stopped")
+        try:
+            if self._retry(self.store.init, StoreUnavailable, "database", self.stopping.is_set) is _GAVE_UP:
+                return
+            while not self.stopping.is_set():
+                try:
+                    if self._retry(self.subscriber.connect, BrokerUnavailable, "broker",
+                                   self.stopping.is_set) is _GAVE_UP:
+                        break
+                    self._consume()
+                except BrokerUnavailable as exc:
+                    self._drop_pending(f"broker failure ({exc})")
+        finally:
+            self.subscriber.close()
+            self.store.close()
+            log.info("consumer stopped")
+
+    def _drop_pending(self, why: str) -> None:
+        """Unacked deliveries return to the queue when the connection goes: forget our copies."""
+        taken = len(self.pending.messages) + len(self.pending.dead)
+        log.warning("%s; %d unacked deliveries will be redelivered", why, taken)
+        self.pending = Pending()
+        self.metrics.reconnects.inc()
 
     def _consume(self) -> None:
         for delivery in self.subscriber.deliveries(inactivity_timeout=min(self.cfg.batch_max_wait, 0.5)):
@@ -85,10 +106,14 @@ class Consumer:
             if self.pending and (delivery is None or self._full()):
                 self._flush()
             if self.stopping.is_set():
-                self.subscriber.cancel()
+                # No basic.cancel first: deliveries not taken go back to the queue when we
+                # disconnect anyway, and that round trip once stalled for 30 s after a broker restart.
                 if self.pending:
                     self._flush()
                 return
+        # The broker cancelled our subscription (queue deleted or node going down): start over.
+        self.subscriber.close()
+        self._drop_pending("the broker cancelled the subscription")
 
     def _full(self) -> bool:
         p = self.pending
@@ -101,11 +126,16 @@ class Consumer:
             p.started = time.monotonic()
         p.last_tag = delivery.tag
         p.bytes += len(delivery.body)
-        message_id = hashlib.blake2b(delivery.body, digest_size=12).hexdigest()
+        # The body's hash: the same message redelivered, or published twice, counts once in rollups.
+        message_id = hashlib.sha256(delivery.body).hexdigest()[:24]
+        headers = {**delivery.headers, MESSAGE_ID_HEADER: message_id}
         try:
             entries = decode_batch(delivery.body)
         except PoisonMessage as exc:
-            p.dead.append((delivery.body, exc.reason, delivery.headers))
+            p.dead.append((delivery.body, exc.reason, headers))
+            return
+        if not entries:  # shippers never send one: some publisher is broken, say so
+            p.dead.append((delivery.body, "payload holds no records", headers))
             return
         docs, bad = [], []
         for entry in entries:
@@ -117,22 +147,25 @@ class Consumer:
             doc["batch"] = message_id
             docs.append(doc)
         if bad:
-            p.dead.append(_dead_batch(bad, delivery.headers))
+            p.dead.append(_dead_batch(bad, headers))
         p.messages.append(Message(message_id, docs))
         p.records += len(docs)
 
     def _flush(self) -> None:
         p, self.pending = self.pending, Pending()
         started = time.monotonic()
-        result = self._retry(lambda: self.store.write(p.messages), StoreUnavailable, "database")
-        if result is None:  # shutting down and the database never came back: leave them unacked
+        result = self._retry(lambda: self.store.write(p.messages, timeout=self._time_left()), StoreUnavailable,
+                             "database", self._past_deadline)
+        if result is _GAVE_UP:
             log.warning("shutdown timeout: %d records left unacked for redelivery", p.records)
             return
+        assert isinstance(result, WriteResult)
         dead = list(p.dead)
         if result.rejected:
-            rejected = [(doc, reason) for m in p.messages for doc in m.docs
-                        if (reason := result.rejected.get(doc["_id"]))]
-            dead.append(_dead_batch([(_wire(doc), reason) for doc, reason in rejected], {}))
+            refused = [(m.id, doc, reason) for m in p.messages for doc in m.docs
+                       if (reason := result.rejected.get(doc["_id"]))]
+            dead.append(_dead_batch([(_wire(doc), reason) for _, doc, reason in refused],
+                                    {MESSAGE_ID_HEADER: refused[0][0]}))
         for body, reason, headers in dead:
             log.warning("dead-lettering a message: %s", reason)
             self.subscriber.dead_letter(body, reason, headers)
@@ -142,30 +175,38 @@ class Consumer:
         self.metrics.dead_lettered.inc(len(dead))
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
-    def _retry(self, fn: Any, error: type[Exception], what: str) -> Any:
+    def _retry(self, fn: Callable[[], T], error: type[Exception], what: str,
+               give_up: Callable[[], bool]) -> T | object:
+        """`fn()`, retried on `error` with capped backoff until it works or `give_up()`; _GAVE_UP then."""
         def before_sleep(rs: Any) -> None:
             self.metrics.retries.inc()
             log.warning("%s unavailable (%s); retrying in %.1fs", what, rs.outcome.exception(), rs.upcoming_sleep)
 
-        retrying = Retrying(retry=retry_if_exception_type(error), stop=lambda _: self._abandoned(),
-                            wait=wait_exponential_jitter(initial=0.2, max=self.cfg.retry_max_wait, jitter=0.5),
-                            sleep=self._sleep, before_sleep=before_sleep, retry_error_callback=lambda rs: None)
+        retrying = Retrying(retry=retry_if_exception_type(error), stop=lambda _: give_up(),
+                            # jitter spreads the workers' retries after an outage; spelled as a sum
+                            # because wait_exponential_jitter renamed its arguments across tenacity versions
+                            wait=wait_exponential(multiplier=0.2, max=self.cfg.retry_max_wait) + wait_random(0, 0.5),
+                            sleep=lambda seconds: self._sleep(seconds, give_up), before_sleep=before_sleep,
+                            retry_error_callback=lambda _: _GAVE_UP)
         return retrying(fn)
 
-    def _abandoned(self) -> bool:
-        """Retry forever, unless we are shutting down and the shutdown deadline passed."""
+    def _time_left(self) -> float | None:
+        """Seconds until the shutdown deadline, while stopping; None otherwise."""
+        return None if self.stop_deadline is None else max(0.1, self.stop_deadline - time.monotonic())
+
+    def _past_deadline(self) -> bool:
+        """While stopping, a batch in hand is still worth storing until the shutdown timeout."""
         return self.stop_deadline is not None and time.monotonic() >= self.stop_deadline
 
-    def _sleep(self, seconds: float) -> None:
-        """Sleep while keeping the broker connection's heartbeats flowing."""
+    def _sleep(self, seconds: float, give_up: Callable[[], bool]) -> None:
+        """Sleep while keeping the broker connection's heartbeats flowing; cut short by `give_up`."""
         end = time.monotonic() + seconds
-        while (left := end - time.monotonic()) > 0:
-            if self._abandoned():
-                return
-            self.subscriber.sleep(min(left, 0.5))
+        while (left := end - time.monotonic()) > 0 and not give_up():
+            self.subscriber.sleep(min(left, 0.25))
 
 
 def _wire(doc: dict[str, Any]) -> dict[str, Any]:
+    """A stored-form document back in its payload form, for the dead-letter queue."""
     wire = {k: v for k, v in doc.items() if k not in ("_id", "batch")}
     wire["id"] = doc["_id"]
     for key in ("ts", "received_at"):
@@ -174,7 +215,9 @@ def _wire(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _dead_batch(bad: list[tuple[Any, str]], headers: dict[str, Any]) -> tuple[bytes, str, dict[str, Any]]:
-    """One dead-letter message holding the records that can never be stored, with the reasons."""
+    """One dead-letter message holding the records that can never be stored, with the reasons.
+
+    It is a valid payload (plus `reasons`), so once fixed it can be published again as it is."""
     body = orjson.dumps({"v": PAYLOAD_VERSION, "records": [entry for entry, _ in bad],
                          "reasons": [reason for _, reason in bad]}, default=str)
     reasons = sorted({reason for _, reason in bad})

@@ -10,47 +10,57 @@ failure, or storing a redelivered message again, changes nothing:
    filter is `{_id: key, batches: {$ne: message id}}` and that push the message
    id onto `batches`, atomically in the same document. A message already applied
    to a key no longer matches; the upsert then hits the key's `_id` and fails
-   with 11000, which again means "already counted". The counted records of a
-   message are those this attempt inserted plus those an earlier attempt of the
-   same message inserted (`batch` equals its id); duplicates first stored by
-   another message are counted by that one.
+   with 11000. That answer is ambiguous: it also comes back when another
+   consumer created the key between our match and our insert. So the keys that
+   failed are read back, and the upserts whose message id is not in `batches`
+   are sent again (the key exists now, so they match and apply).
+   The counted records of a message are those this attempt inserted plus those
+   an earlier attempt of the same message inserted (`batch` equals its id);
+   duplicates first stored by another message are counted by that one.
 
-The guard lists are capped (GUARD_KEEP ids per document) and emptied once a
-key is idle for GUARD_TTL, bounding their size; a message redelivered after
-that long would be counted again (documented limit; its records are still
-stored once).
+The guard lists are capped (GUARD_KEEP ids per rollup, HOST_GUARD_KEEP per
+host) and emptied once a rollup is idle for GUARD_TTL, bounding their size; a
+message redelivered after that long (or after that many later messages of its
+host) would be counted again (documented limit; its records are still stored once).
 
 pymongo errors are translated here: connection trouble, no primary, timeouts
 and write-concern failures are StoreUnavailable (retry); a document the server
-will never take (too large, fails validation) is PoisonMessage.
+or the BSON encoder will never take (too large, an integer over 64 bits, a NUL
+in a key, fails validation) is reported back as rejected, for the dead-letter queue.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 import pymongo
+from bson.errors import InvalidDocument
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
+from pymongo.monitoring import CommandListener
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
+from consumer.tally import tally
 
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
 # Write errors that retrying can never fix: the document goes to the dead-letter queue.
 PERMANENT_CODES = {2, 52, 55, 121, 10334, 17280, 17419}
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 GUARD_KEEP = 4096
 HOST_GUARD_KEEP = 512
 GUARD_TTL = timedelta(hours=1)
-ERROR_LEVELS = ("error", "critical")
+GUARD_TRIM_EVERY = 300.0
+GUARD_ATTEMPTS = 5
 
 LOG_INDEXES = [
     IndexModel([("ts", DESCENDING)], name="ts"),
@@ -59,11 +69,16 @@ LOG_INDEXES = [
     IndexModel([("level", ASCENDING), ("ts", DESCENDING)], name="level_ts"),
     IndexModel([("host", ASCENDING), ("source", ASCENDING), ("offset", ASCENDING)], name="context"),
 ]
+ROLLUP_INDEXES = [
+    IndexModel([("t", ASCENDING)], name="t"),
+    IndexModel([("host", ASCENDING), ("t", ASCENDING)], name="host_t"),
+]
 
 
 @dataclass
 class Message:
     """The documents of one AMQP message, under its id (a hash of its body)."""
+
     id: str
     docs: list[dict[str, Any]]
 
@@ -72,152 +87,296 @@ class Message:
 class WriteResult:
     inserted: int = 0
     duplicates: int = 0
-    rejected: dict[Any, str] = field(default_factory=dict)  # _id -> why the server refused it
+    rejected: dict[Any, str] = field(default_factory=dict)  # _id -> why it can never be stored
+
+
+@dataclass
+class _Inserted:
+    duplicate_ids: set[Any] = field(default_factory=set)
+    duplicates: int = 0
+    rejected: dict[Any, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Guarded:
+    """One guarded counter upsert: applies `update` to `key` unless `message_id` already did."""
+
+    key: str
+    message_id: str
+    update: UpdateOne
 
 
 class Store:
-    def __init__(self, cfg: MongoConfig):
+    def __init__(self, cfg: MongoConfig, listeners: Sequence[CommandListener] = ()):
+        """`listeners` see every command sent (tests count the inserts a batch costs)."""
         self.cfg = cfg
-        self.client: pymongo.MongoClient = pymongo.MongoClient(
+        self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
-            w=cfg.write_concern, journal=cfg.journal, retryWrites=True, tz_aware=True)
+            w=cfg.write_concern, journal=cfg.journal, retryWrites=True, tz_aware=True,
+            event_listeners=list(listeners))
         self.db = self.client[cfg.database]
         self.logs = self.db["logs"]
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
         self.text_search = False
-        self._trimmed_at = 0.0
+        self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
     def close(self) -> None:
-        self.client.close()
+        # close() tells the server to end our sessions; a server that is down would hold it
+        # for the whole server-selection timeout, delaying a worker's exit.
+        with pymongo.timeout(1.0):
+            self.client.close()
 
-    def ping(self) -> bool:
+    def ping(self, timeout: float = 2.0) -> bool:
+        """True if the database answers within `timeout` (for /healthz, which must answer fast)."""
         try:
-            self.client.admin.command("ping")
+            with pymongo.timeout(timeout):
+                self.client.admin.command("ping")
             return True
         except PyMongoError:
             return False
 
     def init(self) -> None:
-        """Create indexes (idempotent) and detect `$text` support once."""
+        """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
         try:
-            indexes = list(LOG_INDEXES)
-            if self.cfg.retention:
-                indexes.append(IndexModel([("received_at", ASCENDING)], name="retention",
-                                          expireAfterSeconds=int(self.cfg.retention)))
-            self.logs.create_indexes(indexes)
-            self.rollups.create_indexes([IndexModel([("t", ASCENDING)], name="t"),
-                                         IndexModel([("host", ASCENDING), ("t", ASCENDING)], name="host_t"),
-                                         IndexModel([("u", ASCENDING)], name="guard_age")])
-            try:
-                self.logs.create_index([("message", "text")], name="message_text")
-                self.text_search = True
-            except OperationFailure:
-                self.text_search = False
-            log.info("database %s ready (full-text search: %s)", self.cfg.database,
-                     "$text index" if self.text_search else "bounded substring")
+            retention = int(self.cfg.retention) if self.cfg.retention else None
+            _ensure_indexes(self.logs, LOG_INDEXES)
+            _ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
+            _ensure_indexes(self.rollups, ROLLUP_INDEXES)
+            # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
+            _ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
+            self.text_search = self._detect_text_search()
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
+        log.info("database %s ready (retention: %s; full-text search: %s)", self.cfg.database,
+                 f"{retention}s" if retention else "none",
+                 "$text index" if self.text_search else "bounded substring, the server has no $text")
+
+    def _detect_text_search(self) -> bool:
+        if any(_is_text(info["key"]) for info in self.logs.index_information().values()):
+            return True
+        try:
+            self.logs.create_index([("message", "text")], name="message_text")
+            return True
+        except OperationFailure:
+            return False
+
+    def write(self, messages: list[Message], timeout: float | None = None) -> WriteResult:
+        """Store every document of `messages` once and count each once in rollups/hosts.
+
+        `timeout` bounds the whole write (a worker shutting down has a deadline); on
+        expiry it is StoreUnavailable, and whatever was written counts as written."""
+        if timeout is None:
+            return self._write(messages)
+        try:
+            with pymongo.timeout(timeout):
+                return self._write(messages)
         except PyMongoError as exc:
             raise _translate(exc) from exc
 
-    def write(self, messages: list[Message]) -> WriteResult:
-        """Store every document of `messages` once and count each once in rollups/hosts."""
+    def _write(self, messages: list[Message]) -> WriteResult:
         docs = [doc for message in messages for doc in message.docs]
         if not docs:
             return WriteResult()
         try:
-            duplicates, rejected = self._insert(docs)
-            if rejected:
-                messages = [Message(m.id, [d for d in m.docs if d["_id"] not in rejected]) for m in messages]
-            counted = self._counted(messages, duplicates)
-            self._apply_rollups(messages, counted)
+            inserted = self._insert(docs)
+            if inserted.rejected:
+                messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
+                            for m in messages]
+            self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
             self._trim_guards()
         except PyMongoError as exc:
             raise _translate(exc) from exc
-        return WriteResult(inserted=len(docs) - len(duplicates) - len(rejected), duplicates=len(duplicates),
-                           rejected=rejected)
+        return WriteResult(inserted=len(docs) - inserted.duplicates - len(inserted.rejected),
+                           duplicates=inserted.duplicates, rejected=inserted.rejected)
 
-    def _insert(self, docs: list[dict[str, Any]]) -> tuple[set[Any], dict[Any, str]]:
-        """Insert unordered; the ids already stored, and the ids the server will never take."""
+    def _insert(self, docs: list[dict[str, Any]]) -> _Inserted:
+        """Insert unordered; which ids were already stored, and which the server will never take."""
         try:
             self.logs.insert_many(docs, ordered=False)
-            return set(), {}
+            return _Inserted()
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            duplicates = {docs[e["index"]]["_id"] for e in errors if e.get("code") == DUPLICATE_KEY}
-            rejected = {docs[e["index"]]["_id"]: f"database refused the record: code {e.get('code')}: "
-                        f"{e.get('errmsg')}" for e in errors if e.get("code") in PERMANENT_CODES}
-            transient = [e for e in errors if e.get("code") != DUPLICATE_KEY and e.get("code") not in PERMANENT_CODES]
-            if transient or exc.details.get("writeConcernErrors"):
-                first = transient[0] if transient else exc.details["writeConcernErrors"][0]
-                raise StoreUnavailable(f"insert failed: code {first.get('code')}: {first.get('errmsg')}") from None
-            return duplicates, rejected
+            return _sort_write_errors(docs, exc.details)
+        except (InvalidDocument, OverflowError):
+            # The encoder refused a document before anything was sent: find it, store the rest.
+            unencodable = _unencodable(docs)
+            if not unencodable:
+                raise
+            rest = [d for d in docs if d["_id"] not in unencodable]
+            inserted = self._insert(rest) if rest else _Inserted()
+            inserted.rejected.update(unencodable)
+            return inserted
 
     def _counted(self, messages: list[Message], duplicates: set[Any]) -> dict[str, list[dict[str, Any]]]:
         """Per message, the documents its rollups must count (see module docstring)."""
-        earlier: set[Any] = set()
-        if duplicates:
-            ids = {m.id for m in messages}
-            for doc in self.logs.find({"_id": {"$in": list(duplicates)}, "batch": {"$in": list(ids)}},
-                                      {"_id": 1, "batch": 1}):
-                earlier.add((doc["batch"], doc["_id"]))
+        if not duplicates:
+            return {m.id: m.docs for m in messages}
+        ids = list({m.id for m in messages})
+        earlier = {(doc["batch"], doc["_id"]) for doc in self.logs.find(
+            {"_id": {"$in": list(duplicates)}, "batch": {"$in": ids}}, {"_id": 1, "batch": 1})}
         return {m.id: [d for d in m.docs if d["_id"] not in duplicates or (m.id, d["_id"]) in earlier]
                 for m in messages}
 
-    def _apply_rollups(self, messages: list[Message], counted: dict[str, list[dict[str, Any]]]) -> None:
+    def _apply_counts(self, messages: list[Message], counted: dict[str, list[dict[str, Any]]]) -> None:
         now = datetime.now(UTC)
-        rollup_ops, host_ops = [], []
-        for message in messages:
-            docs = counted[message.id]
-            if not docs:
-                continue
-            per_key: Counter[tuple[datetime, str, str, str | None]] = Counter(
-                (d["ts"].replace(second=0, microsecond=0), d["host"], d["app"], d.get("level")) for d in docs)
-            for (minute, host, app, level), n in per_key.items():
-                key = f"{int(minute.timestamp())}|{host}|{app}|{level or '-'}"
-                rollup_ops.append(UpdateOne(
-                    {"_id": key, "batches": {"$ne": message.id}},
-                    {"$inc": {"n": n}, "$set": {"u": now},
-                     "$push": {"batches": {"$each": [message.id], "$slice": -GUARD_KEEP}},
-                     "$setOnInsert": {"t": minute, "host": host, "app": app, "level": level}},
-                    upsert=True))
-            for host, group in _by_host(docs).items():
-                host_ops.append(UpdateOne(
-                    {"_id": host, "batches": {"$ne": message.id}},
-                    {"$inc": {"records": len(group), "errors": sum(d.get("level") in ERROR_LEVELS for d in group)},
-                     "$min": {"first_seen": min(d["received_at"] for d in group)},
-                     "$max": {"last_seen": max(d["received_at"] for d in group)},
-                     "$addToSet": {"apps": {"$each": sorted({d["app"] for d in group})},
-                                   "sources": {"$each": sorted({d["source"] for d in group})}},
-                     "$push": {"batches": {"$each": [message.id], "$slice": -HOST_GUARD_KEEP}}},
-                    upsert=True))
-        for collection, ops in ((self.rollups, rollup_ops), (self.hosts, host_ops)):
-            if ops:
-                _bulk_ignoring_duplicates(collection, ops)
+        rollup_ops: list[_Guarded] = []
+        host_ops: list[_Guarded] = []
+        for message_id in dict.fromkeys(m.id for m in messages):  # a message sent twice: counted once
+            counts = tally(counted[message_id])
+            for c in counts.minutes:
+                rollup_ops.append(_Guarded(c.key, message_id, UpdateOne(
+                    {"_id": c.key, "batches": {"$ne": message_id}},
+                    {"$inc": {"n": c.n}, "$set": {"u": now},
+                     "$push": {"batches": {"$each": [message_id], "$slice": -GUARD_KEEP}},
+                     "$setOnInsert": {"t": c.minute, "host": c.host, "app": c.app, "level": c.level}},
+                    upsert=True)))
+            for h in counts.hosts:
+                update: dict[str, Any] = {
+                    "$inc": {"records": h.records, "errors": h.errors},
+                    "$min": {"first_seen": h.first_seen},
+                    "$max": {"last_seen": h.last_seen},
+                    "$addToSet": {"apps": {"$each": sorted(h.apps)}, "sources": {"$each": sorted(h.sources)}},
+                    "$push": {"batches": {"$each": [message_id], "$slice": -HOST_GUARD_KEEP}}}
+                if h.last_error is not None:
+                    update["$max"]["last_error"] = h.last_error
+                host_ops.append(_Guarded(h.host, message_id, UpdateOne(
+                    {"_id": h.host, "batches": {"$ne": message_id}}, update, upsert=True)))
+        _apply_guarded(self.rollups, rollup_ops)
+        _apply_guarded(self.hosts, host_ops)
 
     def _trim_guards(self) -> None:
-        if time.monotonic() - self._trimmed_at < 300:
+        if time.monotonic() - self._trimmed_at < GUARD_TRIM_EVERY:
             return
-        self._trimmed_at = time.monotonic()
+        self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
         cutoff = datetime.now(UTC) - GUARD_TTL
         self.rollups.update_many({"u": {"$lt": cutoff}, "batches": {"$exists": True}}, {"$unset": {"batches": ""}})
 
 
-def _by_host(docs: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        groups.setdefault(doc["host"], []).append(doc)
-    return groups
+def _apply_guarded(collection: Collection[dict[str, Any]], ops: list[_Guarded]) -> None:
+    """Apply each guarded upsert exactly once, telling "already counted" from a creation race."""
+    for _ in range(GUARD_ATTEMPTS):
+        if not ops:
+            return
+        failed = _bulk_duplicates(collection, [op.update for op in ops])
+        ops = _not_counted(collection, [ops[i] for i in failed])
+    if ops:
+        raise StoreUnavailable(f"{collection.name}: keys still contended after {GUARD_ATTEMPTS} attempts")
 
 
-def _bulk_ignoring_duplicates(collection: Any, ops: list[UpdateOne]) -> None:
-    """Run guarded upserts; a duplicate key means this message was already counted there."""
+def _bulk_duplicates(collection: Collection[dict[str, Any]], updates: list[UpdateOne]) -> list[int]:
+    """Run the upserts unordered; the indexes of those that failed with a duplicate key."""
     try:
-        collection.bulk_write(ops, ordered=False)
+        collection.bulk_write(updates, ordered=False)
+        return []
     except BulkWriteError as exc:
-        others = [e for e in exc.details.get("writeErrors", []) if e.get("code") != DUPLICATE_KEY]
+        errors = exc.details.get("writeErrors", [])
+        others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
         if others or exc.details.get("writeConcernErrors"):
             first = others[0] if others else exc.details["writeConcernErrors"][0]
-            raise StoreUnavailable(f"{collection.name} update failed: {first.get('errmsg')}") from None
+            raise StoreUnavailable(f"{collection.name} update failed: code {first.get('code')}: "
+                                   f"{first.get('errmsg')}") from None
+        return [e["index"] for e in errors]
+
+
+def _not_counted(collection: Collection[dict[str, Any]], ops: list[_Guarded]) -> list[_Guarded]:
+    """Of upserts that hit a duplicate key, those whose message is not in their key's guard yet."""
+    by_message: dict[str, list[_Guarded]] = {}
+    for op in ops:
+        by_message.setdefault(op.message_id, []).append(op)
+    again = []
+    for message_id, group in by_message.items():
+        done = {d["_id"] for d in collection.find({"_id": {"$in": [op.key for op in group]}, "batches": message_id},
+                                                  {"_id": 1})}
+        again += [op for op in group if op.key not in done]
+    if again:
+        log.debug("%s: %d upserts raced another consumer creating the same keys; sending them again",
+                  collection.name, len(again))
+    return again
+
+
+def _sort_write_errors(docs: list[dict[str, Any]], details: dict[str, Any]) -> _Inserted:
+    """Duplicates are success, permanent refusals are rejected; anything else is retried."""
+    result = _Inserted()
+    transient = []
+    for error in details.get("writeErrors", []):
+        code, doc = error.get("code"), docs[error["index"]]
+        if code == DUPLICATE_KEY:
+            result.duplicate_ids.add(doc["_id"])
+            result.duplicates += 1
+        elif code in PERMANENT_CODES:
+            result.rejected[doc["_id"]] = f"database refused the record: code {code}: {error.get('errmsg')}"
+        else:
+            transient.append(error)
+    if transient or details.get("writeConcernErrors"):
+        first = transient[0] if transient else details["writeConcernErrors"][0]
+        raise StoreUnavailable(f"insert failed: code {first.get('code')}: {first.get('errmsg')}")
+    return result
+
+
+def _unencodable(docs: Iterable[dict[str, Any]]) -> dict[Any, str]:
+    """The documents BSON cannot carry, with the reason (the slow path: one encode each)."""
+    bad = {}
+    for doc in docs:
+        try:
+            size = len(bson.encode(doc))
+        except (InvalidDocument, OverflowError) as exc:
+            bad[doc["_id"]] = f"record cannot be stored as BSON: {exc}"
+            continue
+        if size > MAX_DOCUMENT_BYTES:
+            bad[doc["_id"]] = f"record is {size} bytes as BSON, over MongoDB's {MAX_DOCUMENT_BYTES}"
+    return bad
+
+
+def _key(spec: Any) -> tuple[tuple[str, Any], ...]:
+    """An index key pattern in one comparable shape (the server may answer 1.0 for 1)."""
+    items = spec.items() if hasattr(spec, "items") else spec
+    return tuple((name, int(v) if isinstance(v, (int, float)) else v) for name, v in items)
+
+
+def _is_text(spec: Any) -> bool:
+    return any(v == "text" for _, v in _key(spec))
+
+
+def _ensure_indexes(collection: Collection[dict[str, Any]], models: list[IndexModel]) -> None:
+    """Create the indexes whose key pattern is missing, whatever name an existing one has."""
+    existing = {_key(info["key"]) for info in collection.index_information().values()}
+    missing = [m for m in models if _key(m.document["key"]) not in existing]
+    if missing:
+        collection.create_indexes(missing)
+
+
+def _ensure_ttl(collection: Collection[dict[str, Any]], name: str, seconds: int | None,
+                plain_otherwise: bool) -> None:
+    """Make the single-field index on `name` expire documents after `seconds` (None: never).
+
+    A changed retention is applied with collMod, which is instant; dropping and
+    rebuilding the index would scan the whole collection."""
+    key = ((name, 1),)
+    current = next(((index, info) for index, info in collection.index_information().items()
+                    if _key(info["key"]) == key), None)
+    if current is None:
+        if seconds is not None:
+            collection.create_index([(name, ASCENDING)], name=name, expireAfterSeconds=seconds)
+        elif plain_otherwise:
+            collection.create_index([(name, ASCENDING)], name=name)
+        return
+    index, info = current
+    if info.get("expireAfterSeconds") == seconds:
+        return
+    if seconds is not None:
+        try:
+            collection.database.command("collMod", collection.name,
+                                        index={"name": index, "expireAfterSeconds": seconds})
+            log.info("%s: documents now expire %ds after %s", collection.name, seconds, name)
+            return
+        except OperationFailure as exc:  # e.g. a server that cannot turn a plain index into a TTL one
+            log.info("%s: collMod refused (%s); rebuilding index %s", collection.name, exc, index)
+    collection.drop_index(index)
+    if seconds is not None:
+        collection.create_index([(name, ASCENDING)], name=name, expireAfterSeconds=seconds)
+    elif plain_otherwise:
+        collection.create_index([(name, ASCENDING)], name=name)
+    log.info("%s: expiry on %s is now %s", collection.name, name, f"{seconds}s" if seconds else "off")
 
 
 def _translate(exc: PyMongoError) -> StoreUnavailable:

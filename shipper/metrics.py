@@ -1,10 +1,15 @@
-"""The shipper's Prometheus metrics, on a registry of its own."""
+"""The shipper's Prometheus metrics, on a registry of its own.
+
+Counters are advanced by the loop; the gauges (bytes behind per file, open
+files, bytes waiting for the broker) are read from the loop's state when
+scraped, so they cost nothing between scrapes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -13,7 +18,7 @@ class _Backlog(Collector):
     def __init__(self, source: Callable[[], dict[str, int]]):
         self.source = source
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         gauge = GaugeMetricFamily("opslog_shipper_bytes_behind", "Bytes in the file not yet confirmed by the broker",
                                   labels=["path"])
         for path, behind in self.source().items():
@@ -32,6 +37,13 @@ class ShipperMetrics:
                                          "Batches confirmed by the broker", registry=r)
         self.parse_errors = Counter("opslog_shipper_parse_errors", "Records shipped with parse_error", registry=r)
         self.reconnects = Counter("opslog_shipper_reconnects", "Broker failures that forced a reconnect", registry=r)
+        self.open_files = Gauge("opslog_shipper_open_files", "Files open for reading", registry=r)
+        self.buffered_bytes = Gauge("opslog_shipper_buffered_bytes",
+                                    "Encoded batches waiting for the broker's confirm", registry=r)
 
-    def watch_backlog(self, source: Callable[[], dict[str, int]]) -> None:
-        self.registry.register(_Backlog(source))
+    def watch(self, bytes_behind: Callable[[], dict[str, int]], open_files: Callable[[], int],
+              buffered_bytes: Callable[[], int]) -> None:
+        """Read the gauges from the shipper's state at scrape time."""
+        self.registry.register(_Backlog(bytes_behind))
+        self.open_files.set_function(open_files)
+        self.buffered_bytes.set_function(buffered_bytes)

@@ -5,6 +5,9 @@ not match belong to it. An event is complete when the next one starts, when it
 reaches `max_lines`, or when no line arrived for `flush_timeout`. The event's
 offset is its first line's, its end is its last line's end: the file's
 confirmed offset never passes a line of an event still being assembled.
+
+An event holds at most `max_line_bytes` in memory: lines past that only move
+its end, and the event is flagged truncated, like an over-long line.
 """
 
 from __future__ import annotations
@@ -25,19 +28,27 @@ class Multiline:
         self.max_bytes = cfg.max_line_bytes
         self.encoding = cfg.encoding
         self.lines: list[Line] = []
+        self.count = 0        # lines in the event, kept or not
+        self.held = 0         # bytes of the kept lines
+        self.overflow: Line | None = None  # the last line past max_line_bytes, not kept
         self.updated = 0.0
 
     def reset(self) -> None:
-        self.lines = []
+        self.lines, self.count, self.held, self.overflow = [], 0, 0, None
 
     def feed(self, lines: list[Line]) -> list[Line]:
         """Completed events among what `lines` adds."""
         events = []
         for line in lines:
             starts = self._starts(line)
-            if self.lines and (starts or len(self.lines) >= self.max_lines):
+            if self.lines and (starts or self.count >= self.max_lines):
                 events.append(self._join())
-            self.lines.append(line)
+            self.count += 1
+            if self.held < self.max_bytes:
+                self.lines.append(line)
+                self.held += len(line.raw) + 1
+            else:
+                self.overflow = line
         if lines:
             self.updated = time.monotonic()
         return events
@@ -58,7 +69,9 @@ class Multiline:
             return True
 
     def _join(self) -> Line:
-        lines, self.lines = self.lines, []
+        lines, overflow = self.lines, self.overflow
+        self.reset()
         raw = b"\n".join(line.raw for line in lines)
-        truncated = any(line.truncated for line in lines) or len(raw) > self.max_bytes
-        return Line(lines[0].offset, lines[-1].end, raw[: self.max_bytes], truncated)
+        truncated = overflow is not None or any(line.truncated for line in lines) or len(raw) > self.max_bytes
+        end = overflow.end if overflow is not None else lines[-1].end
+        return Line(lines[0].offset, end, raw[: self.max_bytes], truncated)

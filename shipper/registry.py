@@ -7,6 +7,14 @@ registry, never half of one. Entries are keyed by file identity
 truncated file is recognised. Offsets recorded here have all been confirmed:
 at worst a crash re-sends what was confirmed since the last save, and the
 deterministic record ids make that harmless downstream.
+
+Each entry also keeps `tail`, a hash of the bytes just before its offset. When
+a file is truncated or its inode gets new content, its entry is *retired*
+rather than dropped: a copy of the old content (copytruncate's `app.log.1`)
+has the same fingerprint and the same bytes before that offset, and is read
+from there instead of from its start (`copy_offset`).
+
+Version 1 files (no `tail`, no `retired`) load as they are.
 """
 
 from __future__ import annotations
@@ -15,12 +23,17 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 FILENAME = "registry.json"
+RETIRED_MAX = 256               # copies are looked for right after a rotation: a few recent ones suffice
+RETIRED_TTL = 24 * 3600.0
+UNSEEN_TTL = 3600.0             # an entry whose file no watched path names is dropped after this
 
 
 @dataclass
@@ -29,6 +42,7 @@ class Entry:
     fingerprint: str
     offset: int
     updated: float
+    tail: str | None = None  # hash of the bytes before `offset` (shipper.tailer.tail_hash)
 
 
 class Registry:
@@ -36,6 +50,7 @@ class Registry:
         self.state_dir = state_dir
         self.path = os.path.join(state_dir, FILENAME)
         self.entries: dict[str, Entry] = {}
+        self.retired: list[Entry] = []
         self.existed = False  # False on a first start: only then does `start_at: end` apply
         self.dirty = False
         self._saved_at = 0.0
@@ -46,9 +61,10 @@ class Registry:
             with open(self.path, "rb") as fh:
                 data = json.load(fh)
             version = data.get("version") if isinstance(data, dict) else None
-            if version != VERSION:
+            if version not in READABLE_VERSIONS:
                 raise ValueError(f"unsupported registry version {version!r}")
             self.entries = {key: Entry(**value) for key, value in data["files"].items()}
+            self.retired = [Entry(**value) for value in data.get("retired", [])]
             self.existed = True
         except FileNotFoundError:
             log.info("no offsets registry at %s: first start", self.path)
@@ -59,23 +75,59 @@ class Registry:
             os.replace(self.path, bad)
             log.error("offsets registry %s is unreadable (%s); kept it as %s and will re-read "
                       "files from their start (downstream de-duplicates)", self.path, exc, bad)
+            self.entries, self.retired = {}, []
             self.existed = True
         return self
 
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
 
-    def confirm(self, key: str, path: str, fingerprint: str, offset: int) -> None:
+    def confirm(self, key: str, path: str, fingerprint: str, offset: int, tail: str | None = None) -> None:
         """Record that everything before `offset` in this file is confirmed by the broker."""
         entry = self.entries.get(key)
         if entry is None or entry.fingerprint != fingerprint:
-            self.entries[key] = Entry(path, fingerprint, offset, time.time())
+            self.entries[key] = Entry(path, fingerprint, offset, time.time(), tail)
         else:
-            entry.path, entry.offset, entry.updated = path, offset, time.time()
+            entry.path, entry.offset, entry.updated, entry.tail = path, offset, time.time(), tail
         self.dirty = True
 
     def forget(self, key: str) -> None:
         if self.entries.pop(key, None) is not None:
+            self.dirty = True
+
+    def retire(self, key: str) -> None:
+        """Move the entry of a file whose content is gone (truncated, inode reused) aside,
+        where `copy_offset` can still find it for a copy of that content."""
+        entry = self.entries.pop(key, None)
+        if entry is None:
+            return
+        if entry.offset > 0 and entry.tail is not None:
+            self.retired.append(entry)
+            del self.retired[:-RETIRED_MAX]
+        self.dirty = True
+
+    def copy_offset(self, fingerprint: str, size: int, tail_at: Callable[[int], str | None],
+                    exclude: str) -> Entry | None:
+        """The entry whose content a file with `fingerprint` and `size` is a copy of, if any:
+        same fingerprint, and the same bytes before the entry's offset (`tail_at(offset)`).
+        The furthest such entry wins: everything before its offset is already confirmed."""
+        candidates = [e for k, e in self.entries.items() if k != exclude and e.fingerprint == fingerprint]
+        candidates += [e for e in self.retired if e.fingerprint == fingerprint]
+        for entry in sorted(candidates, key=lambda e: e.offset, reverse=True):
+            if 0 < entry.offset <= size and entry.tail is not None and tail_at(entry.offset) == entry.tail:
+                return entry
+        return None
+
+    def prune(self, seen: Iterable[str]) -> None:
+        """Drop entries of files no watched path has named for UNSEEN_TTL (renamed out of
+        the globs, or gone while we were not running), and old retired entries."""
+        now, seen = time.time(), set(seen)
+        stale = [k for k, e in self.entries.items() if k not in seen and now - e.updated > UNSEEN_TTL]
+        for key in stale:
+            del self.entries[key]
+        kept = [e for e in self.retired if now - e.updated <= RETIRED_TTL]
+        if stale or len(kept) != len(self.retired):
+            self.retired = kept
             self.dirty = True
 
     def save(self, min_interval: float = 0.0) -> None:
@@ -83,7 +135,8 @@ class Registry:
         now = time.monotonic()
         if not self.dirty or now - self._saved_at < min_interval:
             return
-        data = {"version": VERSION, "files": {k: asdict(v) for k, v in self.entries.items()}}
+        data = {"version": VERSION, "files": {k: asdict(v) for k, v in self.entries.items()},
+                "retired": [asdict(e) for e in self.retired]}
         tmp = f"{self.path}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, separators=(",", ":"))

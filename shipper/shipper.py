@@ -1,330 +1,355 @@
-"""The shipper's loop: discover files, read lines, batch records, publish, confirm.
+"""The shipper's loop: discover files, read lines, batch records, hand batches to the sender.
 
-Single-threaded on purpose: one loop owns the files, the batch and the broker
-connection, so there are no locks and backpressure is free. While a publish
-waits for its confirm, nothing else is read; while the broker is down, nothing
-is read at all and the lines wait in the files. Memory holds one batch.
+One loop owns the files, the registry and the batch being filled; the sender
+thread (shipper.sender) owns the broker connection and publishes finished
+batches in order with publisher confirms, so parsing the next batch overlaps
+waiting for the last one's confirm. Memory holds the batch being filled and
+at most `max_buffer_bytes` of batches waiting for their confirm; when those
+wait (broker slow, blocked, down), the loop stops reading and the lines wait
+in the files.
 
 Offsets move only after the broker confirmed the batch that holds the lines
-(`TailedFile.confirmed`). On any broker failure every file is rewound to its
-confirmed offset and read again after reconnecting; the record ids are
-deterministic, so a line published twice is stored once.
+(`_apply_confirmed`). When the sender fails, every unconfirmed batch is gone:
+each file is rewound to its confirmed offset and read again once the sender
+is connected again; the record ids are deterministic, so a line published
+twice is stored once.
+
+Before a file is restarted (truncation) or released (rotated away, deleted,
+idle), what is pending for it is shipped and every batch confirmed, so its
+confirmed offset is exact when its state changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import threading
 import time
-from dataclasses import dataclass, field
-
-from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential_jitter
+from collections.abc import Callable
+from typing import Any
 
 from common.amqp import Publisher
-from common.config import Config, InputConfig
-from common.errors import BrokerUnavailable
-from common.record import Record, encode_batch, record_id
+from common.config import Config, load_config
+from common.errors import ConfigError
+from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
 from shipper.multiline import Multiline
-from shipper.parsers import build_parser
 from shipper.registry import Registry
-from shipper.tailer import Line, TailedFile, file_key
-from shipper.watcher import matching_files
+from shipper.sender import Batch, Sender
+from shipper.tailer import Line
+from shipper.watcher import Watcher, make_watcher, matching_files
+from shipper.wire import IdHasher, encode, entry
 
 log = logging.getLogger(__name__)
 
 IDLE_SLEEP = 0.05
 REGISTRY_SAVE_INTERVAL = 1.0
-ROTATED_GRACE = 5.0  # keep reading a renamed/deleted file this long after its last growth
 RECORD_OVERHEAD = 160  # approximate JSON bytes per record besides the message
-
-
-@dataclass
-class Input:
-    cfg: InputConfig
-    parse: object = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.parse = build_parser(self.cfg)
-
-
-@dataclass
-class Tracked:
-    file: TailedFile
-    input: Input
-    multiline: Multiline | None = None
+DRAIN_POLL = 0.2
 
 
 class Shipper:
     def __init__(self, config: Config, publisher: Publisher, metrics: ShipperMetrics | None = None):
+        self.config = config
         self.cfg = config.shipper
-        self.publisher = publisher
         self.metrics = metrics or ShipperMetrics()
         self.registry = Registry(self.cfg.state_dir)
-        self.inputs = [Input(i) for i in self.cfg.inputs]
-        self.files: dict[str, Tracked] = {}
-        self.batch: list[Record] = []
+        self.files = Files(self.cfg, self.registry, [Input(i) for i in self.cfg.inputs])
+        self.sender = Sender(publisher, self.cfg.max_buffer_bytes, self.cfg.reconnect_max_wait)
+        self.watcher: Watcher | None = None
+        self.batch: list[dict[str, Any]] = []  # records in their wire form (shipper.wire)
         self.batch_bytes = 0
         self.batch_started = 0.0
         self.batch_ends: dict[str, tuple[Tracked, int]] = {}
         self.stopping = threading.Event()
-        self._warned_cap = False
+        self._reload_requested = threading.Event()
 
     # -- lifecycle ---------------------------------------------------------------
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def request_reload(self) -> None:
+        """Re-read the config file at the next turn of the loop (SIGHUP)."""
+        self._reload_requested.set()
+
     def run(self) -> None:
         self.registry.load()
         first_start = not self.registry.existed
-        self.metrics.watch_backlog(self._bytes_behind)
-        self._connect()
-        self._scan(first_start)
-        next_scan = time.monotonic() + self.cfg.scan_interval
-        while not self.stopping.is_set():
-            if time.monotonic() >= next_scan:
-                self._scan(False)
-                next_scan = time.monotonic() + self.cfg.scan_interval
-            read = self._read_all()
-            if self.batch and (not read or time.monotonic() - self.batch_started >= self.cfg.batch_max_wait):
-                self._flush()
-            if not read:
-                self._flush_multiline(force=False)
-                self.registry.save(REGISTRY_SAVE_INTERVAL)  # a throttled save still lands when idle
-                self._idle(IDLE_SLEEP)
-        self._shutdown()
+        self.metrics.watch(self.files.bytes_behind, lambda: len(self.files.tracked), lambda: self.sender.held_bytes)
+        self.watcher = self._make_watcher()
+        self.sender.start()
+        try:
+            self._scan(first_start)
+            self.watcher.scanned()
+            self.registry.save()  # the registry now exists: the next start is not a first start
+            while not self.stopping.is_set():
+                self._turn()
+        finally:
+            self._shutdown()
+
+    def _turn(self) -> None:
+        """One turn of the loop: confirmations in, files checked, lines read, batches out."""
+        self._apply_confirmed()
+        self.sender.check()
+        if self.sender.failed:
+            self._recover()
+            return
+        assert self.watcher is not None
+        if self._reload_requested.is_set() and self.sender.ready:
+            self._reload()
+        if self.watcher.scan_due():
+            # Also while the broker is down: a file rotated away meanwhile stays open, to be read later.
+            self._scan(False)
+            self.watcher.scanned()
+        if not self.sender.ready:
+            self.stopping.wait(IDLE_SLEEP)  # broker down or connecting: read nothing
+            return
+        read = self._read_all()
+        if self.batch and (not read or time.monotonic() - self.batch_started >= self.cfg.batch_max_wait):
+            self._submit()
+        if not read:
+            self._flush_multiline()
+            self.registry.save(REGISTRY_SAVE_INTERVAL)  # a throttled save still lands when idle
+            self.stopping.wait(IDLE_SLEEP)
 
     def _shutdown(self) -> None:
+        """Ship the last batch and wait for its confirm (bounded), save offsets, let go."""
         deadline = time.monotonic() + self.cfg.shutdown_timeout
-        try:
-            self._flush_multiline(force=False)
-            if self.batch and time.monotonic() < deadline:
-                self._publish_batch()
-        except BrokerUnavailable as exc:
-            log.warning("could not publish the last batch on shutdown (%s); it is read again at next start", exc)
+        self._apply_confirmed()
+        if self.sender.ready and self.batch:
+            self._submit(give_up=lambda: time.monotonic() > deadline)
+        while self.sender.ready and not self.sender.wait_idle(min(DRAIN_POLL, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() > deadline:
+                log.warning("shutdown_timeout (%gs) passed with batches unconfirmed; they are read again at "
+                            "next start", self.cfg.shutdown_timeout)
+                break
+        self._apply_confirmed()
         self.registry.save()
-        for tracked in self.files.values():
-            tracked.file.close()
-        self.files.clear()
-        self.publisher.close()
+        self.files.close()
+        self.sender.close(timeout=max(0.5, deadline - time.monotonic()))
+        if self.watcher is not None:
+            self.watcher.close()
         log.info("shipper stopped; offsets saved")
 
-    def _idle(self, seconds: float) -> None:
-        try:
-            self.publisher.sleep(seconds)
-        except BrokerUnavailable as exc:
-            self._recover(exc)
-
-    def _connect(self) -> None:
-        retrying = Retrying(
-            retry=retry_if_exception_type(BrokerUnavailable),
-            wait=wait_exponential_jitter(initial=0.5, max=30, jitter=1),
-            stop=stop_when_event_set(self.stopping),
-            sleep=self.stopping.wait,
-            before_sleep=lambda rs: log.warning("broker unavailable (%s); retrying in %.1fs",
-                                                rs.outcome.exception(), rs.upcoming_sleep),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    self.publisher.connect()
-        except BrokerUnavailable:
-            if not self.stopping.is_set():
-                raise
-
-    def _recover(self, exc: Exception) -> None:
-        """Drop everything unconfirmed, rewind each file to its confirmed offset, reconnect."""
-        log.warning("broker failure (%s): rewinding to confirmed offsets and reconnecting", exc)
+    def _recover(self) -> None:
+        """After a broker failure: keep what was confirmed, rewind the rest, reconnect."""
         self.metrics.reconnects.inc()
+        self._apply_confirmed()
+        self._rewind()
+        self.sender.reset()
+
+    def _rewind(self) -> None:
+        """Forget everything read but not confirmed: it is read again from the files."""
         self._clear_batch()
-        for tracked in self.files.values():
+        for tracked in self.files.tracked.values():
             tracked.file.rewind()
             if tracked.multiline:
                 tracked.multiline.reset()
-        self.publisher.close()
-        self._connect()
+
+    def _make_watcher(self) -> Watcher:
+        patterns = [p for inp in self.files.inputs for p in inp.cfg.paths]
+        watcher = make_watcher(self.cfg.watch, self.cfg.scan_interval, patterns)
+        log.info("files are noticed by %s, and a full scan every %gs", watcher.kind, self.cfg.scan_interval)
+        return watcher
 
     # -- files -------------------------------------------------------------------
 
     def _scan(self, first_start: bool) -> None:
-        """Open new files, follow renames, notice truncation, release finished files."""
-        now = time.time()
-        for inp in self.inputs:
-            for path in matching_files(inp.cfg):
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue
-                tracked = self.files.get(file_key(st))
-                if tracked is not None:
-                    tracked.file.path = path  # renamed to another watched name: same file, same offsets
-                    continue
-                if inp.cfg.ignore_older and now - st.st_mtime > inp.cfg.ignore_older and \
-                        self.registry.get(file_key(st)) is None:
-                    continue
-                self._open(path, inp, first_start)
-        for key, tracked in list(self.files.items()):
-            self._check(key, tracked)
+        for tracked, finding in self.files.scan(first_start):
+            if tracked.file.key not in self.files.tracked or not self._ship_pending(tracked):
+                continue
+            if finding is Finding.TRUNCATED:
+                self.files.restart(tracked)
+            else:
+                self.files.release(tracked, forget=finding is Finding.DELETED)
 
-    def _open(self, path: str, inp: Input, first_start: bool) -> None:
-        if len(self.files) >= self.cfg.max_open_files:
-            if not self._warned_cap:
-                log.warning("max_open_files (%d) reached; %s waits until a file is released",
-                            self.cfg.max_open_files, path)
-                self._warned_cap = True
-            return
-        file = TailedFile.open(path, inp.cfg.max_line_bytes)
-        if file is None or file.key in self.files:
-            if file is not None:
-                file.close()
-            return
-        entry = self.registry.get(file.key)
-        if entry is not None and entry.fingerprint == file.fingerprint:
-            start = entry.offset
-            if start > file.size:
-                log.warning("%s is shorter (%d bytes) than its saved offset %d: truncated while we were "
-                            "away; reading it from the start", path, file.size, start)
-                start = 0
-        elif entry is not None:
-            log.info("%s reuses the inode of %s with new content: reading it from the start", path, entry.path)
-            start = 0
-        elif first_start and inp.cfg.start_at == "end":
-            start = file.size
-        else:
-            start = 0
-        file.seek(start)
-        file.confirmed = start
-        self.files[file.key] = Tracked(file, inp, Multiline(inp.cfg) if inp.cfg.multiline else None)
-        log.info("tailing %s from offset %d", path, start)
-
-    def _check(self, key: str, tracked: Tracked) -> None:
-        file = tracked.file
-        try:
-            st = file.stat()
-            at_path = os.stat(file.path)
-        except FileNotFoundError:
-            at_path = None
-        if at_path is None or file_key(at_path) != key:
-            file.orphaned = True
-        if st.st_size < file.offset:
-            if self.batch:
-                self._flush()
-            log.warning("%s was truncated from %d to %d bytes: reading it from the start; lines written "
-                        "after our last read and before the truncation are lost", file.path, file.offset,
-                        st.st_size)
-            file.seek(0)
-            file.confirmed = 0
-            if tracked.multiline:
-                tracked.multiline.reset()
-        file.size = st.st_size
-        idle = time.monotonic() - file.last_growth
-        at_end = file.offset >= st.st_size
-        if file.orphaned and at_end and idle >= ROTATED_GRACE:
-            self._release(key, tracked, forget=st.st_nlink == 0)
-        elif not file.orphaned and at_end and idle >= tracked.input.cfg.close_inactive and not file.pending:
-            self._release(key, tracked, forget=False)
-
-    def _release(self, key: str, tracked: Tracked, forget: bool) -> None:
-        """Close a file that is finished: ship its held partial line and pending event first."""
+    def _ship_pending(self, tracked: Tracked) -> bool:
+        """Ship a file's held partial line and pending event, and wait until all is confirmed.
+        False if the broker cannot take them now (nothing is lost: it is all read again)."""
+        if not self.sender.ready:
+            return False
         partial = tracked.file.take_partial()
-        if partial is not None:
-            self._add(tracked, [partial])
-        if tracked.multiline:
-            self._add_records(tracked, tracked.multiline.flush())
-        if self.batch:
-            self._flush()
-        if key not in self.files:  # a failed flush rewound everything; try again next scan
-            return
-        log.info("released %s at offset %d%s", tracked.file.path, tracked.file.confirmed,
-                 " (deleted)" if forget else "")
-        tracked.file.close()
-        del self.files[key]
-        self._warned_cap = False
-        if forget:
-            self.registry.forget(key)
+        if partial is not None and not self._add(tracked, [partial]):
+            return False
+        if tracked.multiline and not self._add_records(tracked, tracked.multiline.flush()):
+            return False
+        return self._drain()
 
-    def _bytes_behind(self) -> dict[str, int]:
-        return {t.file.path: max(0, t.file.size - t.file.confirmed) for t in list(self.files.values())}
+    def _drain(self) -> bool:
+        """Submit the batch and wait for every confirm; False on failure or stop."""
+        if self.batch and not self._submit():
+            return False
+        while not self.sender.wait_idle(DRAIN_POLL):
+            if self.sender.failed:
+                self._recover()
+                return False
+            if self.stopping.is_set() or not self.sender.ready:
+                return False
+        self._apply_confirmed()
+        return True
 
     # -- records and batches -----------------------------------------------------
 
     def _read_all(self) -> int:
         total = 0
-        for tracked in list(self.files.values()):
-            lines = tracked.file.read_lines()
+        for tracked in list(self.files.tracked.values()):
+            file = tracked.file
+            if file.fingerprint is None:  # truncated: wait for a complete first line to name the new content
+                file.fingerprint = file.current_fingerprint()
+                if file.fingerprint is None:
+                    continue
+            lines = file.read_lines()
             if lines:
                 total += len(lines)
                 self.metrics.lines_read.inc(len(lines))
-                self._add(tracked, lines)
+                if not self._add(tracked, lines):
+                    break  # the broker failed: everything was rewound
+            elif file.shrunk() and self._ship_pending(tracked):
+                self.files.restart(tracked)
         return total
 
-    def _add(self, tracked: Tracked, lines: list[Line]) -> None:
+    def _add(self, tracked: Tracked, lines: list[Line]) -> bool:
         if tracked.multiline is not None:
-            self._add_records(tracked, tracked.multiline.feed(lines))
-            return
-        self._add_records(tracked, lines)
+            return self._add_records(tracked, tracked.multiline.feed(lines))
+        return self._add_records(tracked, lines)
 
-    def _add_records(self, tracked: Tracked, lines: list[Line]) -> None:
+    def _add_records(self, tracked: Tracked, lines: list[Line]) -> bool:
+        """Turn lines into records in the batch, submitting it whenever it is full.
+        The hot path: keep per-line work to what each record needs (measure any
+        change). False if a submit failed (the rest of `lines` is dropped: its
+        file was rewound)."""
         if not lines:
-            return
+            return True
         file, inp = tracked.file, tracked.input
-        host, app, path, fp = self.cfg.host, inp.cfg.app, file.path, file.fingerprint
+        host, app, path = self.cfg.host, inp.cfg.app, file.path
+        assert file.fingerprint is not None
+        record_id = IdHasher(host, file.fingerprint)
         encoding, parse = inp.cfg.encoding, inp.parse
+        max_records, max_bytes = self.cfg.batch_max_records, self.cfg.batch_max_bytes
         now = time.time()
         if not self.batch:
             self.batch_started = time.monotonic()
-        batch = self.batch
-        parse_errors = 0
+        batch, size, parse_errors = self.batch, self.batch_bytes, 0
         for line in lines:
-            message = line.raw.decode(encoding, "replace")
-            parsed = parse(message)  # type: ignore[operator]
-            error = parsed.error
+            raw, offset = line.raw, line.offset
+            message = raw.decode(encoding, "replace")
+            ts, level, fields, error = parse(message)
             if line.truncated:
                 error = f"line longer than max_line_bytes ({inp.cfg.max_line_bytes}); truncated" + (
                     f"; {error}" if error else "")
             if error:
                 parse_errors += 1
-            batch.append(Record(record_id(host, fp, line.offset, line.raw), host, app, path, line.offset,
-                                message, now, parsed.ts, parsed.level, parsed.fields, error))
-            self.batch_bytes += len(line.raw) + RECORD_OVERHEAD
-            self.batch_ends[file.key] = (tracked, line.end)
-            if len(batch) >= self.cfg.batch_max_records or self.batch_bytes >= self.cfg.batch_max_bytes:
-                self._flush()
-                batch = self.batch
-                if not batch:
-                    self.batch_started = time.monotonic()
+            batch.append(entry(record_id(offset, raw), ts, now, host, app, path, offset, message, level, fields,
+                               error))
+            size += len(raw) + RECORD_OVERHEAD
+            if len(batch) >= max_records or size >= max_bytes:
+                self.batch_bytes = size
+                self.batch_ends[file.key] = (tracked, line.end)
+                if not self._submit():
+                    self.metrics.parse_errors.inc(parse_errors)
+                    return False
+                batch, size = self.batch, 0
+                self.batch_started = time.monotonic()
+        if batch:
+            self.batch_ends[file.key] = (tracked, lines[-1].end)
+        self.batch_bytes = size
         if parse_errors:
             self.metrics.parse_errors.inc(parse_errors)
+        return True
 
-    def _flush_multiline(self, force: bool) -> None:
-        for tracked in list(self.files.values()):
-            if tracked.multiline is not None:
-                self._add_records(tracked, tracked.multiline.flush() if force else tracked.multiline.expired())
+    def _flush_multiline(self) -> None:
+        """Complete the events nothing was added to for flush_timeout."""
+        for tracked in list(self.files.tracked.values()):
+            if tracked.multiline is not None and not self._add_records(tracked, tracked.multiline.expired()):
+                return
 
-    def _flush(self) -> None:
-        try:
-            self._publish_batch()
-        except BrokerUnavailable as exc:
-            self._recover(exc)
-
-    def _publish_batch(self) -> None:
+    def _submit(self, give_up: Callable[[], bool] | None = None) -> bool:
+        """Hand the batch to the sender (waiting while its buffer is full). False if it was
+        not taken: the sender failed (everything is rewound here) or we are stopping."""
         if not self.batch:
-            return
-        body = encode_batch(self.batch)
-        self.publisher.publish(body, headers={"x-opslog-records": len(self.batch), "x-opslog-host": self.cfg.host})
-        self.metrics.records_published.inc(len(self.batch))
-        self.metrics.batches_published.inc()
-        for key, (tracked, end) in self.batch_ends.items():
-            file = tracked.file
-            file.confirmed = max(file.confirmed, end)
-            self.registry.confirm(key, file.path, file.fingerprint, file.confirmed)
+            return True
+        ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
+        batch = Batch(encode(self.batch), len(self.batch),
+                      {"x-opslog-records": len(self.batch), "x-opslog-host": self.cfg.host}, ends)
         self._clear_batch()
+        taken = self.sender.submit(batch, give_up or self.stopping.is_set)
+        if not taken and self.sender.failed:
+            self._recover()
+        elif not taken and not self.stopping.is_set():
+            self._rewind()  # the batch is gone: read its lines again
+        return taken
+
+    def _apply_confirmed(self) -> None:
+        """Advance each file's confirmed offset (and the registry) past the confirmed batches."""
+        confirmed = self.sender.take_confirmed()
+        if not confirmed:
+            return
+        for batch in confirmed:
+            self.metrics.records_published.inc(batch.records)
+            self.metrics.batches_published.inc()
+            for key, (tracked, end, tail) in batch.ends.items():
+                file = tracked.file
+                if self.files.tracked.get(key) is not tracked or end <= file.confirmed or file.fingerprint is None:
+                    continue
+                file.confirmed = end
+                self.registry.confirm(key, file.path, file.fingerprint, end, tail)
         self.registry.save(REGISTRY_SAVE_INTERVAL)
 
     def _clear_batch(self) -> None:
         self.batch = []
         self.batch_bytes = 0
         self.batch_ends = {}
+
+    # -- reload --------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Apply the config file again (SIGHUP): new and changed inputs, batching and scan
+        settings. Offsets are kept; a file whose input changed is re-read from its
+        confirmed offset with the new settings."""
+        self._reload_requested.clear()
+        if self.config.path is None:
+            log.warning("SIGHUP: no config file to reload")
+            return
+        try:
+            new = load_config(self.config.path)
+        except ConfigError as exc:
+            log.error("SIGHUP: %s not reloaded, keeping the running config: %s", self.config.path,
+                      "; ".join(exc.problems))
+            return
+        fixed = {"amqp": new.amqp != self.config.amqp, "shipper.state_dir": new.shipper.state_dir != self.cfg.state_dir,
+                 "shipper.metrics_listen": new.shipper.metrics_listen != self.cfg.metrics_listen}
+        if any(fixed.values()):
+            log.warning("SIGHUP: %s change only at restart; keeping the running values",
+                        ", ".join(k for k, changed in fixed.items() if changed))
+        cfg = dataclasses.replace(new.shipper, state_dir=self.cfg.state_dir, metrics_listen=self.cfg.metrics_listen)
+        if not self._drain():
+            self._reload_requested.set()  # try again once the broker is back
+            return
+        old = {inp.cfg: inp for inp in self.files.inputs}
+        inputs = [old.get(c) or Input(c) for c in cfg.inputs]
+        owner: dict[str, Input] = {}
+        for inp in reversed(inputs):  # the first input that matches a file reads it
+            owner.update(dict.fromkeys(matching_files(inp.cfg), inp))
+        for tracked in list(self.files.tracked.values()):
+            if tracked.file.orphaned:
+                continue  # rotated away: finish it as it was
+            inp = owner.get(tracked.file.path)
+            if inp is None:
+                if self._ship_pending(tracked):
+                    self.files.release(tracked, forget=False)
+            elif inp.cfg != tracked.input.cfg:
+                tracked.input = inp
+                tracked.multiline = Multiline(inp.cfg) if inp.cfg.multiline else None
+                tracked.file.max_line_bytes = inp.cfg.max_line_bytes
+                tracked.file.rewind()
+        self.cfg = cfg
+        self.config = dataclasses.replace(self.config, shipper=cfg)
+        self.files.cfg, self.files.inputs = cfg, inputs
+        self.sender.max_bytes, self.sender.backoff_max = cfg.max_buffer_bytes, cfg.reconnect_max_wait
+        if self.watcher is not None:
+            self.watcher.close()
+        self.watcher = self._make_watcher()
+        log.info("SIGHUP: reloaded %s (%d inputs)", self.config.path, len(inputs))
+        self._scan(False)
+        self.watcher.scanned()

@@ -8,6 +8,10 @@ held until its newline arrives. It remembers two offsets: `offset`, how far it
 has read, and `confirmed`, how far the broker has confirmed. After a broker
 failure the shipper rewinds to `confirmed`, so nothing read but unconfirmed is
 lost.
+
+`tail_hash(offset)` hashes the bytes just before an offset: with the
+fingerprint it tells a copy of a file (copytruncate) from a new file that
+merely starts with the same line.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import NamedTuple
 log = logging.getLogger(__name__)
 
 FINGERPRINT_BYTES = 256
+TAIL_BYTES = 256
 READ_CHUNK = 256 * 1024
 
 
@@ -48,12 +53,24 @@ def fingerprint(fd: int) -> str | None:
     return hashlib.blake2b(head, digest_size=8).hexdigest()
 
 
+def tail_hash(fd: int, offset: int) -> str | None:
+    """A hash of the (at most TAIL_BYTES) bytes before `offset`; None at offset 0
+    or when the file is shorter than `offset`."""
+    if offset <= 0:
+        return None
+    start = max(0, offset - TAIL_BYTES)
+    data = os.pread(fd, offset - start, start)
+    if len(data) != offset - start:
+        return None
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
 class TailedFile:
     def __init__(self, path: str, fd: int, st: os.stat_result, fp: str, offset: int, max_line_bytes: int):
         self.path = path
         self.fd = fd
         self.key = file_key(st)
-        self.fingerprint = fp
+        self.fingerprint: str | None = fp  # None after a truncation, until a first line is complete again
         self.max_line_bytes = max_line_bytes
         self.offset = offset        # next byte to read
         self.confirmed = offset     # everything before this is confirmed by the broker
@@ -92,6 +109,17 @@ class TailedFile:
     def stat(self) -> os.stat_result:
         return os.fstat(self.fd)
 
+    def shrunk(self) -> bool:
+        """True when the file is now shorter than what we read: it was truncated."""
+        return os.fstat(self.fd).st_size < self.offset
+
+    def current_fingerprint(self) -> str | None:
+        """The fingerprint of what the file holds now (it differs after a truncation)."""
+        return fingerprint(self.fd)
+
+    def tail_hash(self, offset: int) -> str | None:
+        return tail_hash(self.fd, offset)
+
     def read_lines(self, max_bytes: int = READ_CHUNK) -> list[Line]:
         """The complete lines available now, up to about `max_bytes` of new data."""
         chunk = os.pread(self.fd, max_bytes, self.offset)
@@ -100,6 +128,8 @@ class TailedFile:
         self.last_growth = time.monotonic()
         base = self.offset - len(self.pending)
         self.offset += len(chunk)
+        if self.offset > self.size:
+            self.size = self.offset
         if self.skipping:
             newline = chunk.find(b"\n")
             if newline < 0:

@@ -15,7 +15,7 @@ def test_saved_offsets_survive_a_restart(tmp_path):
     registry.save()
     again = Registry(str(tmp_path)).load()
     assert again.existed and again.get("1:2").offset == 1234
-    assert json.loads((tmp_path / "registry.json").read_text())["version"] == 1
+    assert json.loads((tmp_path / "registry.json").read_text())["version"] == 2
     assert not list(tmp_path.glob("*.tmp")), "the temp file is renamed into place"
 
 

@@ -1,0 +1,1 @@
+"""opslog's benchmark suite: `python -m bench.run` (or `make bench`) writes bench/results.json."""

@@ -1,0 +1,257 @@
+"""Web API latency over a large collection: p50/p95 of the UI's queries.
+
+The database holds BENCH_WEBUI_RECORDS records (default 1,000,000) shaped as
+the consumer writes them: `logs` documents made by `common.record.to_document`
+from the generated nginx, JSON and syslog files, parsed by opslog's parsers,
+for 8 hosts, spread evenly over the 24 h before a fixed anchor time; `rollups`
+(per minute, host, app, level) and `hosts` as consumer/store.py keeps them;
+the indexes the consumer's own `Store.init()` creates, built after the inserts.
+
+Seeding that many documents into SecantusDB takes minutes (its indexed insert
+rate is a few thousand documents a second), so the seeded database is kept in
+bench/work/cache/webui-db and reused while its manifest (record count,
+generator seed, seed version, index names) still matches: only the first run
+pays for it. BENCH_WEBUI_CACHE=0 seeds a throwaway database instead.
+
+The API is served by a real `opslog web` process and queried over HTTP with a
+bearer token, one request at a time, each with a slightly different window (so
+a cache cannot answer every request from one entry), windows anchored at the
+seed's anchor time. Queries, from the UI issue: newest page (1 h window),
+host + level filter (1 h), text search (1 h), histogram over 24 h, context
+(20 lines before and after a record).
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import orjson
+import pymongo
+from pymongo import IndexModel
+
+from bench.context import CACHE_DIR, Context, env_int
+from bench.generate import DEFAULT_SEED
+from bench.measure import percentile, wait_until
+from bench.procs import OpslogProcess, write_config
+from bench.records import parsed_lines, record
+from common.config import MongoConfig
+from common.record import to_document
+from common.services import MongoServer, free_port
+
+SEED_VERSION = 1  # bump when the seeded documents change (generator, parsers, shape), to drop old caches
+DATABASE = "opslog_webui"
+SPAN = timedelta(hours=24)
+HOSTS = tuple(f"web-{i:02d}" for i in range(1, 9))
+APPS = {"nginx_combined": ("nginx", "/var/log/nginx/access.log"),
+        "json": ("shop-api", "/var/log/shop-api/app.log"),
+        "syslog": ("system", "/var/log/syslog")}
+TEXT = ("timed out", "Googlebot", "checkout", "declined", "UFW BLOCK")
+WARMUP, REQUESTS = 3, 25
+CHUNK = 5000
+
+
+def _iso(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def consumer_indexes(client: pymongo.MongoClient, uri: str) -> dict[str, list[IndexModel]]:
+    """The secondary indexes the consumer's `Store.init()` creates, per collection, read back
+    from a scratch database: seeding builds the same ones once the documents are in, which
+    is faster than inserting under them, and does it without the consumer's 60 s socket
+    timeout, which an index build over a million documents outlasts."""
+    from consumer.store import Store
+
+    scratch = f"{DATABASE}_indexes"
+    client.drop_database(scratch)
+    store = Store(MongoConfig(uri=f"{uri}/{scratch}"))
+    store.init()
+    store.close()
+    found: dict[str, list[IndexModel]] = {}
+    for name in sorted(client[scratch].list_collection_names()):
+        for index, spec in sorted(client[scratch][name].index_information().items()):
+            keys = list(spec["key"])
+            if index == "_id_" or any(k == "_fts" for k, _ in keys):
+                continue  # a $text index cannot be re-created from its stored key; SecantusDB has none
+            options = {k: v for k, v in spec.items() if k not in ("key", "v", "ns")}
+            found.setdefault(name, []).append(IndexModel(keys, name=index, **options))
+    client.drop_database(scratch)
+    return found
+
+
+def seed(ctx: Context, uri: str, count: int) -> dict:
+    """Fill DATABASE with about `count` records unless it already holds this seed; its manifest."""
+    client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)  # no socket timeout: index builds
+    db = client[DATABASE]
+    indexes = consumer_indexes(client, uri)
+    key = {"version": SEED_VERSION, "records": count, "generator_seed": DEFAULT_SEED,
+           "indexes": {name: [m.document["name"] for m in models] for name, models in indexes.items()}}
+    manifest = db["bench_seed"].find_one({"_id": "seed"})
+    if manifest and manifest["key"] == key:
+        client.close()
+        return {**manifest, "reused": True}
+    client.drop_database(DATABASE)
+    began = time.monotonic()
+    anchor = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = anchor - SPAN
+    per_block = math.ceil(count / (len(HOSTS) * len(APPS)))
+    rollups: Counter[tuple[datetime, str, str, str | None]] = Counter()
+    hosts: dict[str, dict] = {}
+    sample_ids: list[str] = []
+    chunk: list[dict] = []
+    stored = 0
+    for fmt, (app, source) in APPS.items():
+        lines = parsed_lines(ctx.path(fmt), fmt, per_block)
+        step = SPAN.total_seconds() / len(lines)
+        for h, host in enumerate(HOSTS):
+            for j, line in enumerate(lines):
+                ts = round(start.timestamp() + (j + 0.5) * step + h * 0.001, 3)
+                doc = to_document(record(line, host, app, source, ts + 0.5, ts=ts).to_wire())
+                doc["batch"] = f"seed-{fmt}-{h}-{j // 2000}"
+                chunk.append(doc)
+                rollups[(doc["ts"].replace(second=0, microsecond=0), host, app, doc.get("level"))] += 1
+                _count_host(hosts, doc)
+                if j % (len(lines) // 6 + 1) == len(lines) // 12:
+                    sample_ids.append(doc["_id"])
+                if len(chunk) >= CHUNK:
+                    db["logs"].insert_many(chunk, ordered=False)
+                    stored, chunk = stored + len(chunk), []
+    if chunk:
+        db["logs"].insert_many(chunk, ordered=False)
+        stored += len(chunk)
+    phases = {"logs": round(time.monotonic() - began, 1)}
+    now = datetime.now(UTC)
+    docs = [{"_id": f"{int(t.timestamp())}|{host}|{app}|{level or '-'}", "t": t, "host": host, "app": app,
+             "level": level, "n": n, "u": now} for (t, host, app, level), n in rollups.items()]
+    for i in range(0, len(docs), CHUNK):
+        db["rollups"].insert_many(docs[i:i + CHUNK], ordered=False)
+    db["hosts"].insert_many([{"_id": name, **{k: sorted(v) if isinstance(v, set) else v for k, v in h.items()}}
+                             for name, h in hosts.items()])
+    phases["rollups_hosts"] = round(time.monotonic() - began - sum(phases.values()), 1)
+    for name, models in indexes.items():
+        for model in models:
+            db[name].create_indexes([model])
+    phases["indexes"] = round(time.monotonic() - began - sum(phases.values()), 1)
+    manifest = {"_id": "seed", "key": key, "anchor": anchor, "stored": stored, "rollups": len(docs),
+                "sample_ids": sample_ids, "seed_seconds": round(time.monotonic() - began, 1),
+                "seed_phases_s": phases}
+    db["bench_seed"].insert_one(manifest)
+    client.close()
+    return {**manifest, "reused": False}
+
+
+def _count_host(hosts: dict[str, dict], doc: dict) -> None:
+    h = hosts.setdefault(doc["host"], {"records": 0, "errors": 0, "first_seen": doc["received_at"],
+                                       "last_seen": doc["received_at"], "apps": set(), "sources": set()})
+    h["records"] += 1
+    h["errors"] += doc.get("level") in ("error", "critical")
+    h["first_seen"] = min(h["first_seen"], doc["received_at"])
+    h["last_seen"] = max(h["last_seen"], doc["received_at"])
+    h["apps"].add(doc["app"])
+    h["sources"].add(doc["source"])
+
+
+def requests(anchor: datetime, sample_ids: list[str]) -> dict[str, list[str]]:
+    """Per query, the request paths to time, warm-up first."""
+    def window(i: int, hours: int) -> dict[str, str]:
+        until = anchor - timedelta(seconds=37 * i)
+        return {"since": _iso(until - timedelta(hours=hours)), "until": _iso(until)}
+
+    def logs(i: int, **filters: str) -> str:
+        return f"/api/logs?{urlencode({**window(i, 1), **filters, 'limit': 100})}"
+
+    n = WARMUP + REQUESTS
+    return {
+        "newest_page": [logs(i) for i in range(n)],
+        "host_level": [logs(i, host=HOSTS[i % len(HOSTS)], level="error") for i in range(n)],
+        "text_search": [logs(i, q=TEXT[i % len(TEXT)]) for i in range(n)],
+        "histogram_24h": [f"/api/histogram?{urlencode(window(i, 24))}" for i in range(n)],
+        "context": [f"/api/logs/{quote(sample_ids[i % len(sample_ids)])}/context?before=20&after=20"
+                    for i in range(n)],
+    }
+
+
+def timed_get(port: int, path: str, token: str) -> tuple[float, bytes]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    began = time.perf_counter()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as response:
+            body = response.read()
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"GET {path}: HTTP {exc.code}: {exc.read()[:500]!r}") from None
+    return (time.perf_counter() - began) * 1000, body
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict:
+    port, token = free_port(), secrets.token_urlsafe(24)
+    cfg = write_config(run_dir / "web.yaml", {
+        "mongo": {"uri": f"{uri}/{DATABASE}"},
+        "webui": {"listen": f"127.0.0.1:{port}", "auth": "password", "api_tokens": [token],
+                  "secret_key": secrets.token_hex(16)},
+        "log_level": "warning"})
+    figures: dict[str, object] = {}
+    with OpslogProcess(ctx, "web", cfg) as web:
+        try:
+            wait_until(lambda: _healthy(port), 60, interval=0.1, alive=web.alive, what="opslog web answering")
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{exc}; the web UI said:\n{web.log_tail()}") from None
+        anchor = manifest["anchor"].replace(tzinfo=UTC)
+        for query, paths in requests(anchor, manifest["sample_ids"]).items():
+            times, last = [], b""
+            for i, path in enumerate(paths):
+                elapsed, last = timed_get(port, path, token)
+                if i >= WARMUP:
+                    times.append(elapsed)
+            figures[query] = {"p50_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1),
+                              "max_ms": round(max(times), 1), "requests": len(times)}
+            if query == "histogram_24h":
+                answer = orjson.loads(last)
+                figures[query]["counted"] = sum(_bucket_total(b) for b in answer.get("buckets", []))
+                figures[query]["complete"] = answer.get("complete")
+        web.tree.sample()
+        figures["web_rss_mib"] = round(web.tree.rss_mib, 1)
+    return figures
+
+
+def _bucket_total(bucket: dict) -> int:
+    count = bucket.get("count")
+    if isinstance(count, int):
+        return count
+    return sum(v for v in (bucket.get("levels") or {}).values() if isinstance(v, int))
+
+
+def run(ctx: Context) -> dict:
+    try:
+        from webui import create_app  # noqa: F401 - only asks whether the web UI exists yet
+    except ImportError as exc:
+        return {"not_available": f"webui.create_app is not importable yet ({exc})"}
+    count = env_int("BENCH_WEBUI_RECORDS", 1_000_000)
+    cached = env_int("BENCH_WEBUI_CACHE", 1) != 0
+    base = CACHE_DIR / "webui-db" if cached else ctx.work / "webui-db"
+    run_dir = ctx.work / "webui"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with MongoServer(base) as server:
+        manifest = seed(ctx, server.uri, count)
+        figures = measure(ctx, server.uri, manifest, run_dir)
+    if not cached:
+        shutil.rmtree(base, ignore_errors=True)
+    return {"records": manifest["stored"], "rollups": manifest["rollups"], "window_anchor": _iso(manifest["anchor"]
+            .replace(tzinfo=UTC)), "seeded_now": not manifest["reused"], "seed_seconds": manifest["seed_seconds"],
+            "seed_phases_s": manifest.get("seed_phases_s"),
+            **figures}
