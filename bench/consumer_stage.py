@@ -118,7 +118,7 @@ def one_run(ctx: Context, n: int, bodies: list[bytes], count: int, run_dir: Path
             broker.publish_confirmed(QUEUE, bodies, [{"x-opslog-records": RECORDS_PER_MESSAGE}] * len(bodies))
             published = time.monotonic()
             try:
-                finished = wait_until(lambda: consumers.stored() >= count, timeout=60 + count / 500, interval=0.1,
+                finished = wait_until(lambda: consumers.stored() >= count, timeout=60 + count / 500, interval=0.25,
                                       alive=consumers.alive, what=f"{count} records stored by {n} consumer(s)")
             except (RuntimeError, TimeoutError) as exc:
                 raise RuntimeError(f"{exc}; the consumers said:\n{consumers.log_tail()}") from None

@@ -81,7 +81,7 @@ def pika_batched(ctx: Context, quorum: bool) -> list[dict[str, float]]:
 
 def db_insert(mongo_uri: str, docs: list[dict], indexes: list, runs: int) -> list[float]:
     """docs/s of each run; `indexes` are pymongo IndexModels created before inserting."""
-    client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri, tz_aware=True)
+    client: pymongo.MongoClient = pymongo.MongoClient(mongo_uri, tz_aware=True, journal=True)  # as the consumer writes
     collection = client["bench_limits"]["logs"]
     rates = []
     try:

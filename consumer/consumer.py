@@ -60,6 +60,9 @@ class Pending:
 
 
 class Consumer:
+    """One worker: one broker connection, one database client, one thread. Run several
+    (processes, machines) to scale; they share nothing but the queue and the database."""
+
     def __init__(self, config: Config, subscriber: Subscriber, store: Store, metrics: ConsumerMetrics | None = None):
         self.cfg = config.consumer
         self.subscriber = subscriber

@@ -53,6 +53,7 @@ from consumer.tally import tally
 log = logging.getLogger(__name__)
 
 DUPLICATE_KEY = 11000
+DUPLICATE_LOOKUP_CHUNK = 500
 # Write errors that retrying can never fix: the document goes to the dead-letter queue.
 PERMANENT_CODES = {2, 52, 55, 121, 10334, 17280, 17419}
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
@@ -165,7 +166,7 @@ class Store:
         """Store every document of `messages` once and count each once in rollups/hosts.
 
         `timeout` bounds the whole write (a worker shutting down has a deadline); on
-        expiry it is StoreUnavailable, and whatever was written counts as written."""
+        expiry it is StoreUnavailable, and the redelivery completes what was written."""
         if timeout is None:
             return self._write(messages)
         try:
@@ -212,8 +213,14 @@ class Store:
         if not duplicates:
             return {m.id: m.docs for m in messages}
         ids = list({m.id for m in messages})
-        earlier = {(doc["batch"], doc["_id"]) for doc in self.logs.find(
-            {"_id": {"$in": list(duplicates)}, "batch": {"$in": ids}}, {"_id": 1, "batch": 1})}
+        dup_ids = list(duplicates)
+        earlier: set[tuple[str, Any]] = set()
+        # Chunked: a long `$in` on `_id` costs some servers (SecantusDB) time quadratic in its length,
+        # and a batch that is all duplicates (a redelivery) must not outlast the broker's heartbeat.
+        for start in range(0, len(dup_ids), DUPLICATE_LOOKUP_CHUNK):
+            chunk = dup_ids[start:start + DUPLICATE_LOOKUP_CHUNK]
+            earlier.update((doc["batch"], doc["_id"]) for doc in self.logs.find(
+                {"_id": {"$in": chunk}, "batch": {"$in": ids}}, {"_id": 1, "batch": 1}))
         return {m.id: [d for d in m.docs if d["_id"] not in duplicates or (m.id, d["_id"]) in earlier]
                 for m in messages}
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pika
 import pymongo
 
 from common.services import free_port
 from tests.conftest import with_database
+from tests.consumer_support import consumers_attached
 from tests.helpers import delete_amqp_objects, run_opslog, stop, wait_until
 from tests.test_deploy_import import consumer_metric
 
@@ -19,20 +19,6 @@ def write_app_log(path: Path, count: int) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         fh.writelines(f"2024-05-01T12:{(i // 60) % 60:02d}:{i % 60:02d}Z {LEVELS[i % 4]} {path.stem}: order {i} "
                       f"took {i % 977}ms\n" for i in range(count))
-
-
-def consumers_on(amqp_url: str, queue: str) -> int:
-    """Consumers attached to `queue` (0 while it does not exist yet)."""
-    params = pika.URLParameters(amqp_url)
-    params.connection_attempts, params.socket_timeout = 1, 5
-    connection = pika.BlockingConnection(params)
-    try:
-        return int(connection.channel().queue_declare(queue, passive=True).method.consumer_count)
-    except pika.exceptions.ChannelClosedByBroker:
-        return 0
-    finally:
-        if connection.is_open:
-            connection.close()
 
 
 def stored_result(db) -> tuple[list, list, list]:
@@ -69,7 +55,7 @@ def test_one_two_or_four_consumers_store_the_same_records_exactly_once(tmp_path,
                        for i, port in enumerate(ports)]
             consumers = [run_opslog("consume", config=config) for config in configs]
             try:
-                wait_until(lambda: consumers_on(amqp_url, f"{tag}.records") == count,  # noqa: B023
+                wait_until(lambda: consumers_attached(amqp_url, f"{tag}.records") == count,  # noqa: B023
                            timeout=60, message=f"{count} consumers attached")
                 importer = run_opslog("import", "--quiet", *map(str, files), config=configs[0])
                 assert importer.wait(timeout=120) == 0, importer.output()
