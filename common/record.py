@@ -25,10 +25,40 @@ PAYLOAD_VERSION = 1
 LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
+class IdHasher:
+    """Record ids for the lines of one file: the (host, fingerprint) prefix is hashed once,
+    which the shipper's hot path needs (formatting the whole key per line costs as much as parsing)."""
+
+    __slots__ = ("_copy",)
+
+    def __init__(self, host: str, fingerprint: str):
+        self._copy = hashlib.blake2b(f"{host}\0{fingerprint}\0".encode(), digest_size=12).copy
+
+    def __call__(self, offset: int, raw: bytes) -> str:
+        digest = self._copy()
+        digest.update(b"%d\0" % offset)
+        digest.update(raw)
+        return digest.hexdigest()
+
+
 def record_id(host: str, fingerprint: str, offset: int, raw: bytes) -> str:
-    digest = hashlib.blake2b(f"{host}\0{fingerprint}\0{offset}\0".encode(), digest_size=12)
-    digest.update(raw)
-    return digest.hexdigest()
+    return IdHasher(host, fingerprint)(offset, raw)
+
+
+def wire_entry(record_id: str, ts: float | None, received_at: float, host: str, app: str, source: str,
+               offset: int, message: str, level: str | None, fields: dict[str, Any],
+               parse_error: str | None) -> dict[str, Any]:
+    """One record's payload entry. The shipper calls this directly: building a Record first
+    would cost it about 2.5 µs a line."""
+    wire = {"id": record_id, "ts": received_at if ts is None else ts, "received_at": received_at, "host": host,
+            "app": app, "source": source, "offset": offset, "message": message}
+    if level:
+        wire["level"] = level
+    if fields:
+        wire["fields"] = fields
+    if parse_error:
+        wire["parse_error"] = parse_error
+    return wire
 
 
 @dataclass(slots=True)
@@ -46,23 +76,18 @@ class Record:
     parse_error: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
-        wire = {
-            "id": self.id, "ts": self.ts if self.ts is not None else self.received_at,
-            "received_at": self.received_at, "host": self.host, "app": self.app,
-            "source": self.source, "offset": self.offset, "message": self.message,
-        }
-        if self.level:
-            wire["level"] = self.level
-        if self.fields:
-            wire["fields"] = self.fields
-        if self.parse_error:
-            wire["parse_error"] = self.parse_error
-        return wire
+        return wire_entry(self.id, self.ts, self.received_at, self.host, self.app, self.source, self.offset,
+                          self.message, self.level, self.fields, self.parse_error)
+
+
+def encode_entries(entries: list[dict[str, Any]]) -> bytes:
+    """The AMQP message body for a batch of payload entries."""
+    return orjson.dumps({"v": PAYLOAD_VERSION, "records": entries})
 
 
 def encode_batch(records: list[Record]) -> bytes:
     """The AMQP message body for one batch of records."""
-    return orjson.dumps({"v": PAYLOAD_VERSION, "records": [r.to_wire() for r in records]})
+    return encode_entries([r.to_wire() for r in records])
 
 
 def decode_batch(body: bytes) -> list[Any]:

@@ -31,6 +31,7 @@ from typing import Any
 from common.amqp import Publisher
 from common.config import Config, load_config
 from common.errors import ConfigError
+from common.record import IdHasher, encode_entries, wire_entry
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
 from shipper.multiline import Multiline
@@ -38,7 +39,6 @@ from shipper.registry import Registry
 from shipper.sender import Batch, Sender
 from shipper.tailer import Line
 from shipper.watcher import Watcher, make_watcher, matching_files
-from shipper.wire import IdHasher, encode, entry
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class Shipper:
         self.files = Files(self.cfg, self.registry, [Input(i) for i in self.cfg.inputs])
         self.sender = Sender(publisher, self.cfg.max_buffer_bytes, self.cfg.reconnect_max_wait)
         self.watcher: Watcher | None = None
-        self.batch: list[dict[str, Any]] = []  # records in their wire form (shipper.wire)
+        self.batch: list[dict[str, Any]] = []  # records in their wire form (common.record.wire_entry)
         self.batch_bytes = 0
         self.batch_started = 0.0
         self.batch_ends: dict[str, tuple[Tracked, int]] = {}
@@ -240,7 +240,7 @@ class Shipper:
                     f"; {error}" if error else "")
             if error:
                 parse_errors += 1
-            batch.append(entry(record_id(offset, raw), ts, now, host, app, path, offset, message, level, fields,
+            batch.append(wire_entry(record_id(offset, raw), ts, now, host, app, path, offset, message, level, fields,
                                error))
             size += len(raw) + RECORD_OVERHEAD
             if len(batch) >= max_records or size >= max_bytes:
@@ -270,7 +270,7 @@ class Shipper:
         if not self.batch:
             return True
         ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
-        batch = Batch(encode(self.batch), len(self.batch),
+        batch = Batch(encode_entries(self.batch), len(self.batch),
                       {"x-opslog-records": len(self.batch), "x-opslog-host": self.cfg.host}, ends)
         self._clear_batch()
         taken = self.sender.submit(batch, give_up or self.stopping.is_set)

@@ -1,11 +1,10 @@
-"""The shipper's hot path builds wire records itself: they must be exactly common.record's."""
+"""The shipper's hot path (per-file id hasher, entries without Records) gives exactly the ids and bytes of Records."""
 
 from __future__ import annotations
 
 import pytest
 
-from common.record import Record, encode_batch, record_id
-from shipper.wire import IdHasher, encode, entry
+from common.record import IdHasher, Record, encode_batch, encode_entries, record_id, wire_entry
 
 
 @pytest.mark.parametrize("raw", [b"", b"plain line", "caf\u00e9 \u2603".encode(), b"\xff\xfe\x00 bytes"])
@@ -21,6 +20,6 @@ def test_wire_entries_encode_to_the_same_bytes_as_encode_batch_of_records():
                {"status": "500", "n": 3}, None),
         Record("c", "h", "app", "/var/log/a.log", 40, "bad", 1700000000.5, None, None, {}, "line does not match"),
     ]
-    wire = [entry(r.id, r.ts, r.received_at, r.host, r.app, r.source, r.offset, r.message, r.level, r.fields,
-                  r.parse_error) for r in records]
-    assert encode(wire) == encode_batch(records)
+    wire = [wire_entry(r.id, r.ts, r.received_at, r.host, r.app, r.source, r.offset, r.message, r.level,
+                       r.fields, r.parse_error) for r in records]
+    assert encode_entries(wire) == encode_batch(records)
