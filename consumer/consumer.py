@@ -51,6 +51,7 @@ class Pending:
     messages: list[Message] = field(default_factory=list)
     dead: list[tuple[bytes, str, dict[str, Any]]] = field(default_factory=list)  # body, reason, headers
     last_tag: int = 0
+    deliveries: int = 0
     records: int = 0
     bytes: int = 0
     started: float = 0.0
@@ -119,15 +120,18 @@ class Consumer:
         self._drop_pending("the broker cancelled the subscription")
 
     def _full(self) -> bool:
+        """Time to write: a bound is reached, or the prefetch window is used up (the broker
+        sends nothing more until we ack, so waiting longer would only add latency)."""
         p = self.pending
         return (p.records >= self.cfg.batch_max_records or p.bytes >= self.cfg.batch_max_bytes
-                or time.monotonic() - p.started >= self.cfg.batch_max_wait)
+                or p.deliveries >= self.cfg.prefetch or time.monotonic() - p.started >= self.cfg.batch_max_wait)
 
     def _take(self, delivery: Delivery) -> None:
         p = self.pending
         if not p:
             p.started = time.monotonic()
         p.last_tag = delivery.tag
+        p.deliveries += 1
         p.bytes += len(delivery.body)
         # The body's hash: the same message redelivered, or published twice, counts once in rollups.
         message_id = hashlib.sha256(delivery.body).hexdigest()[:24]
