@@ -246,6 +246,16 @@ class Subscriber(_Link):
             self.close()
             raise _translate(exc) from exc
 
+    def waiting(self) -> int:
+        """Deliveries already received (the socket read without blocking) and not yet yielded."""
+        assert self.connection is not None and self.channel is not None
+        try:
+            self.connection.process_data_events(time_limit=0)
+            return self.channel.get_waiting_message_count()
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+
     def ack(self, tag: int, multiple: bool = True) -> None:
         assert self.channel is not None
         try:

@@ -1,8 +1,10 @@
 """The consumer's loop: take batches from RabbitMQ, store them, then ack.
 
-Deliveries are gathered until a count, byte or time bound (or the queue goes
-idle), decoded into documents, written with one `Store.write`, and only then
-acked with one multiple-ack. Every batch ends in one of three outcomes:
+Deliveries are decoded into documents as they come and gathered while none
+more is waiting (the deliveries that arrive during a write make the next batch,
+so batches grow with the load), up to a count, byte or time bound or the
+prefetch window; then written with one `Store.write`, and only then acked with
+one multiple-ack. Every batch ends in one of three outcomes:
 
 - OK: stored, or already stored (a redelivery; deterministic ids): ack.
 - RETRY: the database is unavailable: keep the batch, wait with capped
@@ -107,7 +109,9 @@ class Consumer:
         for delivery in self.subscriber.deliveries(inactivity_timeout=min(self.cfg.batch_max_wait, 0.5)):
             if delivery is not None:
                 self._take(delivery)
-            if self.pending and (delivery is None or self._full()):
+            # Write once nothing more is waiting: while a write runs, the next deliveries
+            # gather, so batches grow with the load and a quiet queue is written at once.
+            if self.pending and (delivery is None or self._full() or not self.subscriber.waiting()):
                 self._flush()
             if self.stopping.is_set():
                 # No basic.cancel first: deliveries not taken go back to the queue when we

@@ -7,13 +7,16 @@ failure, or storing a redelivered message again, changes nothing:
    duplicate-key errors (11000) mean "already stored". Each document also
    carries `batch`, the id of the AMQP message that brought it.
 2. `rollups` (per minute, host, app, level) and `hosts`: `$inc` upserts whose
-   filter is `{_id: key, batches: {$ne: message id}}` and that push the message
-   id onto `batches`, atomically in the same document. A message already applied
-   to a key no longer matches; the upsert then hits the key's `_id` and fails
-   with 11000. That answer is ambiguous: it also comes back when another
-   consumer created the key between our match and our insert. So the keys that
-   failed are read back, and the upserts whose message id is not in `batches`
-   are sent again (the key exists now, so they match and apply).
+   filter is `{_id: key, batches: {$nin: message ids}}` and that push the message
+   ids onto `batches`, atomically in the same document; one upsert per key
+   carries the sum of all the batch's messages, so the cost of a batch does not
+   grow with its message count. When one of the messages was already applied
+   to the key, it no longer matches; the upsert then hits the key's `_id` and
+   fails with 11000. That answer is ambiguous: it also comes back when another
+   consumer created the key between our match and our insert. So such a key is
+   sent again message by message, the keys that fail then are read back, and
+   the upserts whose message id is not in `batches` are sent again (the key
+   exists now, so they match and apply).
    The counted records of a message are those this attempt inserted plus those
    an earlier attempt of the same message inserted (`batch` equals its id);
    duplicates first stored by another message are counted by that one.
@@ -33,9 +36,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import bson
@@ -48,7 +52,7 @@ from pymongo.monitoring import CommandListener
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
-from consumer.tally import tally
+from consumer.tally import HostCount, MinuteCount, tally
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +104,18 @@ class _Inserted:
 
 @dataclass(frozen=True)
 class _Guarded:
-    """One guarded counter upsert: applies `update` to `key` unless `message_id` already did."""
+    """A guarded counter upsert of `key`: each message's share is applied unless that message
+    is already in the key's guard list (`batches`); `build` makes the UpdateOne."""
 
     key: str
-    message_id: str
-    update: UpdateOne
+    shares: tuple[tuple[str, Any], ...]  # (message id, its MinuteCount or HostCount for this key)
+    build: Callable[[str, Sequence[tuple[str, Any]]], UpdateOne]
+
+    def update(self) -> UpdateOne:
+        return self.build(self.key, self.shares)
+
+    def per_message(self) -> list[_Guarded]:
+        return [_Guarded(self.key, (share,), self.build) for share in self.shares]
 
 
 class Store:
@@ -225,31 +236,17 @@ class Store:
                 for m in messages}
 
     def _apply_counts(self, messages: list[Message], counted: dict[str, list[dict[str, Any]]]) -> None:
-        now = datetime.now(UTC)
-        rollup_ops: list[_Guarded] = []
-        host_ops: list[_Guarded] = []
+        minutes: dict[str, list[tuple[str, MinuteCount]]] = {}
+        hosts: dict[str, list[tuple[str, HostCount]]] = {}
         for message_id in dict.fromkeys(m.id for m in messages):  # a message sent twice: counted once
             counts = tally(counted[message_id])
             for c in counts.minutes:
-                rollup_ops.append(_Guarded(c.key, message_id, UpdateOne(
-                    {"_id": c.key, "batches": {"$ne": message_id}},
-                    {"$inc": {"n": c.n}, "$set": {"u": now},
-                     "$push": {"batches": {"$each": [message_id], "$slice": -GUARD_KEEP}},
-                     "$setOnInsert": {"t": c.minute, "host": c.host, "app": c.app, "level": c.level}},
-                    upsert=True)))
+                minutes.setdefault(c.key, []).append((message_id, c))
             for h in counts.hosts:
-                update: dict[str, Any] = {
-                    "$inc": {"records": h.records, "errors": h.errors},
-                    "$min": {"first_seen": h.first_seen},
-                    "$max": {"last_seen": h.last_seen},
-                    "$addToSet": {"apps": {"$each": sorted(h.apps)}, "sources": {"$each": sorted(h.sources)}},
-                    "$push": {"batches": {"$each": [message_id], "$slice": -HOST_GUARD_KEEP}}}
-                if h.last_error is not None:
-                    update["$max"]["last_error"] = h.last_error
-                host_ops.append(_Guarded(h.host, message_id, UpdateOne(
-                    {"_id": h.host, "batches": {"$ne": message_id}}, update, upsert=True)))
-        _apply_guarded(self.rollups, rollup_ops)
-        _apply_guarded(self.hosts, host_ops)
+                hosts.setdefault(h.host, []).append((message_id, h))
+        rollup_update = partial(_rollup_update, datetime.now(UTC))
+        _apply_guarded(self.rollups, [_Guarded(key, tuple(shares), rollup_update) for key, shares in minutes.items()])
+        _apply_guarded(self.hosts, [_Guarded(key, tuple(shares), _host_update) for key, shares in hosts.items()])
 
     def _trim_guards(self) -> None:
         if time.monotonic() - self._trimmed_at < GUARD_TRIM_EVERY:
@@ -259,12 +256,48 @@ class Store:
         self.rollups.update_many({"u": {"$lt": cutoff}, "batches": {"$exists": True}}, {"$unset": {"batches": ""}})
 
 
+def _rollup_update(now: datetime, key: str, shares: Sequence[tuple[str, MinuteCount]]) -> UpdateOne:
+    ids = [message_id for message_id, _ in shares]
+    first = shares[0][1]
+    return UpdateOne(
+        {"_id": key, "batches": {"$nin": ids}},
+        {"$inc": {"n": sum(c.n for _, c in shares)}, "$set": {"u": now},
+         "$push": {"batches": {"$each": ids, "$slice": -GUARD_KEEP}},
+         "$setOnInsert": {"t": first.minute, "host": first.host, "app": first.app, "level": first.level}},
+        upsert=True)
+
+
+def _host_update(key: str, shares: Sequence[tuple[str, HostCount]]) -> UpdateOne:
+    counts = [h for _, h in shares]
+    update: dict[str, Any] = {
+        "$inc": {"records": sum(h.records for h in counts), "errors": sum(h.errors for h in counts)},
+        "$min": {"first_seen": min(h.first_seen for h in counts if h.first_seen is not None)},
+        "$max": {"last_seen": max(h.last_seen for h in counts if h.last_seen is not None)},
+        "$addToSet": {"apps": {"$each": sorted(set().union(*(h.apps for h in counts)))},
+                      "sources": {"$each": sorted(set().union(*(h.sources for h in counts)))}},
+        "$push": {"batches": {"$each": [message_id for message_id, _ in shares], "$slice": -HOST_GUARD_KEEP}}}
+    errors = [h.last_error for h in counts if h.last_error is not None]
+    if errors:
+        update["$max"]["last_error"] = max(errors)
+    return UpdateOne({"_id": key, "batches": {"$nin": [message_id for message_id, _ in shares]}}, update,
+                     upsert=True)
+
+
 def _apply_guarded(collection: Collection[dict[str, Any]], ops: list[_Guarded]) -> None:
-    """Apply each guarded upsert exactly once, telling "already counted" from a creation race."""
+    """Apply each message's share of each key exactly once.
+
+    First one upsert per key for all its messages: the common case, and what keeps a
+    batch's cost independent of how many messages it holds. A key where that hits a
+    duplicate (one of the messages was counted already, or another consumer was creating
+    the key) goes again message by message, telling "already counted" from a race."""
+    if not ops:
+        return
+    failed = _bulk_duplicates(collection, [op.update() for op in ops])
+    ops = [single for i in failed for single in ops[i].per_message()]
     for _ in range(GUARD_ATTEMPTS):
         if not ops:
             return
-        failed = _bulk_duplicates(collection, [op.update for op in ops])
+        failed = _bulk_duplicates(collection, [op.update() for op in ops])
         ops = _not_counted(collection, [ops[i] for i in failed])
     if ops:
         raise StoreUnavailable(f"{collection.name}: keys still contended after {GUARD_ATTEMPTS} attempts")
@@ -288,8 +321,8 @@ def _bulk_duplicates(collection: Collection[dict[str, Any]], updates: list[Updat
 def _not_counted(collection: Collection[dict[str, Any]], ops: list[_Guarded]) -> list[_Guarded]:
     """Of upserts that hit a duplicate key, those whose message is not in their key's guard yet."""
     by_message: dict[str, list[_Guarded]] = {}
-    for op in ops:
-        by_message.setdefault(op.message_id, []).append(op)
+    for op in ops:  # each holds one message's share (see _apply_guarded)
+        by_message.setdefault(op.shares[0][0], []).append(op)
     again = []
     for message_id, group in by_message.items():
         done = {d["_id"] for d in collection.find({"_id": {"$in": [op.key for op in group]}, "batches": message_id},

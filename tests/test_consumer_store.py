@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pymongo import monitoring
 
 from common.config import load_config
 from common.record import Record, to_document
@@ -105,6 +106,52 @@ def test_records_sent_again_in_a_differently_cut_message_are_counted_by_the_firs
     assert_stored_exactly_once(mongo_db, records)
 
 
+class Updates(monitoring.CommandListener):
+    """How many upserts each update command into a counters collection carried (guard trims aside)."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, list[int]] = {"rollups": [], "hosts": []}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "update" and event.command.get("update") in self.sizes:
+            upserts = [u for u in event.command["updates"] if u.get("upsert")]
+            if upserts:
+                self.sizes[event.command["update"]].append(len(upserts))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_a_batch_of_many_messages_costs_one_upsert_per_counter_key(mongo_db, tmp_path, write_config):
+    """At a low steady rate a batch holds many small messages: its counting cost must not grow with them."""
+    updates = Updates()
+    store = Store(load_config(str(write_config(tmp_path, mongo={}))).mongo, listeners=[updates])
+    try:
+        store.init()
+        records = make_records("web-01", 1000)
+        messages = [message(records[i:i + 50], f"m{i}") for i in range(0, 1000, 50)]
+        store.write(messages)
+        keys = mongo_db.rollups.count_documents({})
+        assert updates.sizes == {"rollups": [keys], "hosts": [1]}, "20 messages, one upsert per key"
+        assert_stored_exactly_once(mongo_db, records)
+    finally:
+        store.close()
+
+
+def test_new_messages_batched_with_an_already_counted_one_are_counted_and_it_is_not(open_store, mongo_db):
+    """A redelivered message after a consumer died, behind which new ones of the same minutes queued up."""
+    store = open_store()
+    store.init()
+    records = make_records("web-01", 600)
+    store.write([message(records[:200], "old")])
+    store.write([message(records[200:400], "new-1"), message(records[:200], "old"),
+                 message(records[400:], "new-2")])
+    assert_stored_exactly_once(mongo_db, records)
+
+
 def test_a_crash_between_insert_and_counting_is_counted_exactly_once_on_redelivery(open_store, mongo_db):
     store = open_store()
     store.init()
@@ -180,17 +227,19 @@ def test_a_duplicate_key_from_a_creation_race_is_told_apart_from_already_counted
     counted, late = message(make_records("web-01", 200), "m1"), message(make_records("web-01", 200, first=200), "m2")
     store.write([counted])
     bulk_duplicates = store_module._bulk_duplicates
-    answers: list[int] = []
+    answers: list[str] = []
 
     def race_first(collection: Any, updates: list[Any]) -> list[int]:
-        if len(answers) < 2:  # rollups, then hosts: as if another consumer had just created every key
-            answers.append(len(updates))
+        # The first two answers per collection (all messages per key, then message by message):
+        # as if another consumer had just created every key.
+        if answers.count(collection.name) < 2:
+            answers.append(collection.name)
             return list(range(len(updates)))
         return bulk_duplicates(collection, updates)
 
     monkeypatch.setattr(store_module, "_bulk_duplicates", race_first)
     store._apply_counts([counted, late], {"m1": counted.docs, "m2": late.docs})
-    assert answers, "the race was simulated"
+    assert answers == ["rollups", "rollups", "hosts", "hosts"], "the race was simulated"
     monkeypatch.undo()
     store.logs.insert_many(late.docs)
     assert_stored_exactly_once(mongo_db, make_records("web-01", 400))
