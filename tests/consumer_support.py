@@ -7,14 +7,12 @@ not from the code under test, and publish with pika directly for the same reason
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pika
@@ -187,9 +185,7 @@ def vm_rss_mib(pid: int) -> float:
 def unacked(node: Any, queue: str) -> int:
     """Messages of `queue` delivered and not acked yet, on a private RabbitMQNode: AMQP only
     reports ready ones, and "nothing acked early" is about the others, so ask rabbitmqctl."""
-    out = subprocess.run([str(Path("/usr/lib/rabbitmq/bin/rabbitmqctl")), "-n", node.nodename, "-q", "list_queues",
-                          "name", "messages_unacknowledged"],
-                         env=node._env(), capture_output=True, text=True, timeout=60, check=True).stdout
+    out = node.ctl("-q", "list_queues", "name", "messages_unacknowledged")
     for line in out.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[0] == queue:

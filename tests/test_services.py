@@ -11,8 +11,7 @@ import pika
 import pymongo
 import pytest
 
-from common import services
-from common.services import MongoServer, RabbitMQNode, ServiceError, ServiceNotInstalled, free_port
+from common.services import MongoServer, RabbitMQNode, ServiceError, ServiceNotInstalled, free_port, rabbitmq
 from tests.helpers import queue_depth
 
 
@@ -101,6 +100,23 @@ def test_rabbitmq_node_keeps_persistent_messages_across_restart(tmp_path: Path) 
     node.stop()  # idempotent
 
 
+def test_ctl_runs_rabbitmqctl_against_the_node_and_raises_on_failure(tmp_path: Path) -> None:
+    with RabbitMQNode(tmp_path / "rabbit") as node:
+        connection = pika.BlockingConnection(pika.URLParameters(node.url))
+        channel = connection.channel()
+        channel.queue_declare("held.q")
+        channel.basic_publish("", "held.q", b"delivered, not acked yet")
+        method, _, _ = channel.basic_get("held.q", auto_ack=False)
+        assert method is not None
+        # AMQP reports ready messages only; rabbitmqctl sees the unacked one too.
+        out = node.ctl("-q", "list_queues", "name", "messages_unacknowledged")
+        rows = dict(line.split() for line in out.splitlines() if len(line.split()) == 2)
+        assert rows["held.q"] == "1"
+        connection.close()
+        with pytest.raises(ServiceError, match=f"no_such_command on {node.nodename} exited with"):
+            node.ctl("no_such_command")
+
+
 def test_services_refuse_a_port_another_server_listens_on(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -166,7 +182,7 @@ def test_in_memory_mongo_server_cleans_up_after_itself() -> None:
 
 
 def test_missing_rabbitmq_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "RABBITMQ_BIN_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr(rabbitmq, "RABBITMQ_BIN_DIR", tmp_path / "nowhere")
     node = RabbitMQNode(tmp_path / "rabbit")
     with pytest.raises(ServiceNotInstalled, match="apt-get install rabbitmq-server"):
         node.start()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 
 import pytest
 
-from common.services import RABBITMQ_BIN_DIR, free_port
+from common.services import free_port
 from tests.helpers import wait_until
 from tests.shipper_support import (
     QueueReader,
@@ -25,8 +24,7 @@ MIB = 1 << 20
 
 def set_memory_watermark(node, fraction: str) -> None:
     """A memory alarm on demand: below the node's own usage, the broker blocks every publisher."""
-    subprocess.run([str(RABBITMQ_BIN_DIR / "rabbitmqctl"), "-n", node.nodename, "set_vm_memory_high_watermark",
-                    fraction], env=node._env(), check=True, capture_output=True, timeout=60)
+    node.ctl("set_vm_memory_high_watermark", fraction)
 
 
 def lines_read(listen: str) -> float:

@@ -1,0 +1,30 @@
+"""Local RabbitMQ and MongoDB-compatible servers for `opslog up` and the tests.
+
+Both run as ordinary child processes under a directory we own, on ports we pick,
+so several can run side by side on one machine without root and without
+touching a system-wide broker or database.
+
+    ports             free_port(), and whether something listens on a port
+    processes         process table, trees and groups; stopping them; console logs
+    epmd              our own Erlang port mapper, in the foreground on a private port
+    rabbitmq          RabbitMQNode: one private node
+    rabbitmq_cluster  RabbitMQCluster: several nodes joined on one machine
+    mongo             MongoServer: SecantusDB, the MongoDB wire protocol
+    errors            ServiceError, ServiceNotInstalled
+"""
+
+from common.services.errors import ServiceError, ServiceNotInstalled
+from common.services.mongo import MongoServer
+from common.services.ports import free_port
+from common.services.rabbitmq import RABBITMQ_BIN_DIR, RabbitMQNode
+from common.services.rabbitmq_cluster import RabbitMQCluster
+
+__all__ = [
+    "RABBITMQ_BIN_DIR",
+    "MongoServer",
+    "RabbitMQCluster",
+    "RabbitMQNode",
+    "ServiceError",
+    "ServiceNotInstalled",
+    "free_port",
+]
