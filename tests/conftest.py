@@ -25,7 +25,9 @@ import pytest
 import yaml
 from pymongo.database import Database
 
+from common.config import load_config
 from common.services import MongoServer, RabbitMQNode, free_port
+from consumer.store import Store
 from tests.helpers import REPO_ROOT, delete_amqp_objects
 
 RABBITMQ_IMAGE = "rabbitmq:3.13-alpine"
@@ -191,6 +193,21 @@ def write_config(request: pytest.FixtureRequest, names: Names) -> Callable[..., 
         return path
 
     return write
+
+
+@pytest.fixture
+def open_store(tmp_path: Path, write_config: Callable[..., Path]) -> Iterator[Callable[..., Store]]:
+    """`open_store(**mongo_keys)`: a Store on the test's database, closed afterwards."""
+    stores: list[Store] = []
+
+    def make(**mongo: Any) -> Store:
+        config = load_config(str(write_config(tmp_path / f"store-{len(stores)}", mongo=mongo)))
+        stores.append(Store(config.mongo))
+        return stores[-1]
+
+    yield make
+    for store in stores:
+        store.close()
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ import pika
 import pika.exceptions
 from pymongo.database import Database
 
-from common.record import LEVELS, Record, encode_batch, record_id
+from common.record import LEVELS, Record, encode_batch, record_id, to_document
+from consumer.store import Message
 from tests.helpers import wait_until
 
 START = 1795660000.0  # log time of the first record: 2026-11-26
@@ -39,6 +40,11 @@ def make_records(host: str, count: int, first: int = 0, app: str = "web", source
                           ts=START + n / LINES_PER_SECOND, level=LEVELS[n % 5] if n % 3 else None,
                           fields={"n": n, "status": 200 if n % 7 else 500}))
     return out
+
+
+def message_docs(records: list[Record], message_id: str) -> Message:
+    """The documents of one AMQP message, as the consumer decodes them."""
+    return Message(message_id, [{**to_document(r.to_wire()), "batch": message_id} for r in records])
 
 
 def shippers(hosts: int, per_host: int, per_message: int) -> tuple[list[Record], list[bytes]]:

@@ -1,0 +1,233 @@
+"""The one package that writes to MongoDB (pymongo); `Store` is its face.
+
+A batch is written in two idempotent steps, so retrying a whole batch after any
+failure, or storing a redelivered message again, changes nothing:
+
+1. `logs`: one unordered insert_many. Each document has a deterministic `_id`;
+   duplicate-key errors (11000) mean "already stored". Each document also
+   carries `batch`, the id of the AMQP message that brought it.
+2. `rollups` (per minute, host, app, level) and `hosts`: guarded `$inc`
+   upserts that apply each message once (`consumer.store.counters`).
+   The counted records of a message are those this attempt inserted plus those
+   an earlier attempt of the same message inserted (`batch` equals its id);
+   duplicates first stored by another message are counted by that one.
+
+pymongo errors are translated here: connection trouble, no primary, timeouts
+and write-concern failures are StoreUnavailable (retry); a document the server
+or the BSON encoder will never take (too large, an integer over 64 bits, a NUL
+in a key, fails validation) is reported back as rejected, for the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import bson
+import pymongo
+from bson.errors import InvalidDocument
+from pymongo.errors import BulkWriteError, OperationFailure, PyMongoError
+from pymongo.monitoring import CommandListener
+
+from common.config import MongoConfig
+from common.errors import StoreUnavailable
+from consumer.store.counters import DUPLICATE_KEY, apply_counts, trim_guards
+from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
+
+log = logging.getLogger(__name__)
+
+DUPLICATE_LOOKUP_CHUNK = 500
+# Write errors that retrying can never fix: the document goes to the dead-letter queue.
+PERMANENT_CODES = {2, 52, 55, 121, 10334, 17280, 17419}
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+GUARD_TRIM_EVERY = 300.0  # seconds between trims of idle rollups' guard lists
+
+
+@dataclass
+class Message:
+    """The documents of one AMQP message, under its id (a hash of its body)."""
+
+    id: str
+    docs: list[dict[str, Any]]
+
+
+@dataclass
+class WriteResult:
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: dict[Any, str] = field(default_factory=dict)  # _id -> why it can never be stored
+
+
+@dataclass
+class _Inserted:
+    duplicate_ids: set[Any] = field(default_factory=set)
+    duplicates: int = 0
+    rejected: dict[Any, str] = field(default_factory=dict)
+
+
+class Store:
+    def __init__(self, cfg: MongoConfig, listeners: Sequence[CommandListener] = ()):
+        """`listeners` see every command sent (tests count the inserts a batch costs)."""
+        self.cfg = cfg
+        self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
+            w=cfg.write_concern, journal=cfg.journal, retryWrites=True, tz_aware=True,
+            event_listeners=list(listeners))
+        self.db = self.client[cfg.database]
+        self.logs = self.db["logs"]
+        self.rollups = self.db["rollups"]
+        self.hosts = self.db["hosts"]
+        self.text_search = False
+        self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
+
+    def close(self) -> None:
+        # close() tells the server to end our sessions; a server that is down would hold it
+        # for the whole server-selection timeout, delaying a worker's exit.
+        with pymongo.timeout(1.0):
+            self.client.close()
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """True if the database answers within `timeout` (for /healthz, which must answer fast)."""
+        try:
+            with pymongo.timeout(timeout):
+                self.client.admin.command("ping")
+            return True
+        except PyMongoError:
+            return False
+
+    def init(self) -> None:
+        """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
+        try:
+            retention = int(self.cfg.retention) if self.cfg.retention else None
+            ensure_indexes(self.logs, LOG_INDEXES)
+            ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
+            ensure_indexes(self.rollups, ROLLUP_INDEXES)
+            # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
+            ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
+            self.text_search = self._detect_text_search()
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
+        log.info("database %s ready (retention: %s; full-text search: %s)", self.cfg.database,
+                 f"{retention}s" if retention else "none",
+                 "$text index" if self.text_search else "bounded substring, the server has no $text")
+
+    def _detect_text_search(self) -> bool:
+        if any(is_text(info["key"]) for info in self.logs.index_information().values()):
+            return True
+        try:
+            self.logs.create_index([("message", "text")], name="message_text")
+            return True
+        except OperationFailure:
+            return False
+
+    def write(self, messages: list[Message], timeout: float | None = None) -> WriteResult:
+        """Store every document of `messages` once and count each once in rollups/hosts.
+
+        `timeout` bounds the whole write (a worker shutting down has a deadline); on
+        expiry it is StoreUnavailable, and the redelivery completes what was written."""
+        if timeout is None:
+            return self._write(messages)
+        try:
+            with pymongo.timeout(timeout):
+                return self._write(messages)
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
+
+    def _write(self, messages: list[Message]) -> WriteResult:
+        docs = [doc for message in messages for doc in message.docs]
+        if not docs:
+            return WriteResult()
+        try:
+            inserted = self._insert(docs)
+            if inserted.rejected:
+                messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
+                            for m in messages]
+            self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
+            self._trim_guards()
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
+        return WriteResult(inserted=len(docs) - inserted.duplicates - len(inserted.rejected),
+                           duplicates=inserted.duplicates, rejected=inserted.rejected)
+
+    def _insert(self, docs: list[dict[str, Any]]) -> _Inserted:
+        """Insert unordered; which ids were already stored, and which the server will never take."""
+        try:
+            self.logs.insert_many(docs, ordered=False)
+            return _Inserted()
+        except BulkWriteError as exc:
+            return _sort_write_errors(docs, exc.details)
+        except (InvalidDocument, OverflowError):
+            # The encoder refused a document before anything was sent: find it, store the rest.
+            unencodable = _unencodable(docs)
+            if not unencodable:
+                raise
+            rest = [d for d in docs if d["_id"] not in unencodable]
+            inserted = self._insert(rest) if rest else _Inserted()
+            inserted.rejected.update(unencodable)
+            return inserted
+
+    def _counted(self, messages: list[Message], duplicates: set[Any]) -> dict[str, list[dict[str, Any]]]:
+        """Per message, the documents its rollups must count (see module docstring)."""
+        if not duplicates:
+            return {m.id: m.docs for m in messages}
+        ids = list({m.id for m in messages})
+        dup_ids = list(duplicates)
+        earlier: set[tuple[str, Any]] = set()
+        # Chunked: a long `$in` on `_id` costs some servers (SecantusDB) time quadratic in its length,
+        # and a batch that is all duplicates (a redelivery) must not outlast the broker's heartbeat.
+        for start in range(0, len(dup_ids), DUPLICATE_LOOKUP_CHUNK):
+            chunk = dup_ids[start:start + DUPLICATE_LOOKUP_CHUNK]
+            earlier.update((doc["batch"], doc["_id"]) for doc in self.logs.find(
+                {"_id": {"$in": chunk}, "batch": {"$in": ids}}, {"_id": 1, "batch": 1}))
+        return {m.id: [d for d in m.docs if d["_id"] not in duplicates or (m.id, d["_id"]) in earlier]
+                for m in messages}
+
+    def _apply_counts(self, messages: list[Message], counted: dict[str, list[dict[str, Any]]]) -> None:
+        # dict.fromkeys: a message sent twice (the same body in one batch) is counted once
+        apply_counts(self.rollups, self.hosts, {m: counted[m] for m in dict.fromkeys(m.id for m in messages)})
+
+    def _trim_guards(self) -> None:
+        if time.monotonic() - self._trimmed_at < GUARD_TRIM_EVERY:
+            return
+        self._trimmed_at = time.monotonic()
+        trim_guards(self.rollups)
+
+
+def _sort_write_errors(docs: list[dict[str, Any]], details: dict[str, Any]) -> _Inserted:
+    """Duplicates are success, permanent refusals are rejected; anything else is retried."""
+    result = _Inserted()
+    transient = []
+    for error in details.get("writeErrors", []):
+        code, doc = error.get("code"), docs[error["index"]]
+        if code == DUPLICATE_KEY:
+            result.duplicate_ids.add(doc["_id"])
+            result.duplicates += 1
+        elif code in PERMANENT_CODES:
+            result.rejected[doc["_id"]] = f"database refused the record: code {code}: {error.get('errmsg')}"
+        else:
+            transient.append(error)
+    if transient or details.get("writeConcernErrors"):
+        first = transient[0] if transient else details["writeConcernErrors"][0]
+        raise StoreUnavailable(f"insert failed: code {first.get('code')}: {first.get('errmsg')}")
+    return result
+
+
+def _unencodable(docs: Iterable[dict[str, Any]]) -> dict[Any, str]:
+    """The documents BSON cannot carry, with the reason (the slow path: one encode each)."""
+    bad = {}
+    for doc in docs:
+        try:
+            size = len(bson.encode(doc))
+        except (InvalidDocument, OverflowError) as exc:
+            bad[doc["_id"]] = f"record cannot be stored as BSON: {exc}"
+            continue
+        if size > MAX_DOCUMENT_BYTES:
+            bad[doc["_id"]] = f"record is {size} bytes as BSON, over MongoDB's {MAX_DOCUMENT_BYTES}"
+    return bad
+
+
+def _translate(exc: PyMongoError) -> StoreUnavailable:
+    return StoreUnavailable(f"database unavailable: {type(exc).__name__}: {exc}")
