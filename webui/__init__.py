@@ -12,10 +12,9 @@ import os
 import signal
 import threading
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask, render_template, request
-from pymongo import MongoClient
-from pymongo.database import Database
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
@@ -24,7 +23,10 @@ from common.errors import StoreUnavailable
 from webui import api, auth, ops, pages
 from webui.formats import json_response
 from webui.params import ParamError
-from webui.queries import Store
+from webui.queries import Store, open_database
+
+if TYPE_CHECKING:
+    from pymongo.database import Database
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=15)
@@ -58,10 +60,8 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12), MAX_CONTENT_LENGTH=64 * 1024,
     )
     if db is None:
-        client: MongoClient = MongoClient(config.mongo.uri, tz_aware=True, appname="opslog-web",
-                                          serverSelectionTimeoutMS=5000, connectTimeoutMS=5000)
-        app.extensions["opslog.client"] = client
-        db = client[config.mongo.database]
+        db = open_database(config.mongo)
+        app.extensions["opslog.client"] = db.client
     app.extensions["opslog.store"] = Store(db)
 
     ops.Metrics().install(app)

@@ -1,0 +1,98 @@
+"""The lines around a record in its file, in file order.
+
+The (host, source, offset) index is walked in growing byte bands, following the
+byte-length chain of lines, so records of other files that once had the same
+path (offsets restart at 0 after rotation) do not leak in.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from webui.queries.logs import RECORD_FIELDS, to_record
+
+if TYPE_CHECKING:
+    from webui.queries.store import Store
+
+_ROTATED = re.compile(r"^(.+?)(?:[.-]\d{1,3}|[.-]\d{8}(?:\d{2,6})?|[.-]\d{4}-\d\d-\d\d(?:[T_.-]?\d{2,6})?)?"
+                      r"(?:\.(?:gz|bz2|xz|zst))?$")
+
+
+def lines_around(store: Store, anchor: dict[str, Any], before: int, after: int) -> list[dict[str, Any]]:
+    family = _rotation_family(store, anchor["host"], anchor["source"])
+    older = _walk(store, anchor, family, before, -1)
+    newer = _walk(store, anchor, family, after, +1)
+    return older[::-1] + [anchor] + newer
+
+
+def _rotation_base(path: str) -> str:
+    match = _ROTATED.match(path)
+    return match.group(1) if match else path
+
+
+def _rotation_family(store: Store, host: str, source: str) -> list[str]:
+    """The anchor's path and its rotated names (app.log, app.log.1, app.log-20260101) seen on that host."""
+    base = _rotation_base(source)
+    doc = store.hosts_coll.find_one({"_id": host}, {"sources": 1}) or {}
+    known = [s for s in doc.get("sources") or [] if isinstance(s, str)]
+    if base != source and base not in known:
+        return [source]
+    family = [s for s in known if _rotation_base(s) == base]
+    return sorted(set(family) | {source})[:16]
+
+
+def _blen(rec: dict[str, Any]) -> int:
+    return len(rec["message"].encode("utf-8", "surrogatepass"))
+
+
+def _neighbour(cur: dict[str, Any], pool: list[dict[str, Any]], direction: int) -> dict[str, Any] | None:
+    """The line next to `cur` in its file: the one whose byte length chains exactly, else the nearest plausible."""
+    def span(line: dict[str, Any]) -> tuple[int, int]:
+        size, inner = _blen(line), line["message"].count("\n")
+        return size, size + 2 + inner  # LF, CRLF, CRLF inside a multiline event
+
+    best, best_rank = None, None
+    for rec in pool:
+        gap = (rec["offset"] - cur["offset"]) * direction
+        size, widest = span(cur if direction > 0 else rec)
+        if not 1 <= gap <= widest:
+            continue
+        exact = gap in (size + 1, size + 2, widest)
+        rank = (not exact, gap, abs((rec["ts"] - cur["ts"]).total_seconds()))
+        if best_rank is None or rank < best_rank:
+            best, best_rank = rec, rank
+    return best
+
+
+def _walk(store: Store, anchor: dict[str, Any], family: list[str], n: int, direction: int,
+          max_docs: int = 20_000, max_reach: int = 8 << 20) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    pool: list[dict[str, Any]] = []
+    cur, edge, width, fetched = anchor, anchor["offset"], 256 * (n + 4), 0
+    while len(out) < n:
+        nxt = _neighbour(cur, pool, direction)
+        if nxt is not None:
+            out.append(nxt)
+            pool.remove(nxt)
+            cur = nxt
+            continue
+        if direction > 0 and edge >= cur["offset"] + _blen(cur) + 2 + cur["message"].count("\n"):
+            break  # the whole span where a next line could start was fetched: the file ends here
+        if direction < 0 and edge <= 0:
+            break
+        if fetched >= max_docs or abs(edge - anchor["offset"]) >= max_reach:
+            break
+        if direction > 0:
+            band = {"$gt": edge, "$lte": edge + width}
+            edge += width
+        else:
+            band = {"$gte": max(0, edge - width), "$lt": edge}
+            edge = max(0, edge - width)
+        width *= 4
+        for source in family:
+            for doc in store.logs.find({"host": anchor["host"], "source": source, "offset": band}, RECORD_FIELDS):
+                if doc["_id"] != anchor["id"]:
+                    pool.append(to_record(doc))
+                fetched += 1
+    return out

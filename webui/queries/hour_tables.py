@@ -1,0 +1,66 @@
+"""Hourly tables folded out of the minute rollups, for histograms over more than 2 h and
+the hosts' calendars; cached, and filled newest-first within a request's budget (the
+answer says `complete: false` until every hour is filled).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from webui.queries.budget import Budget
+from webui.queries.rollups import ROLLUP_FIELDS
+from webui.queries.times import HOUR, floor_to, utc
+
+if TYPE_CHECKING:
+    from webui.queries.store import Store
+
+
+class HourCache:
+    """Hourly tables folded from the minute rollups: {(host, app, level): [n per quarter hour]}.
+
+    Only settled hours (ended `settle` ago) are kept, for `ttl` seconds, so late
+    records still show up; at most `max_hours` tables are held.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float], ttl: float = 600.0,
+                 settle: timedelta = timedelta(minutes=15), max_hours: int = 24 * 92):
+        self.store, self.clock, self.ttl, self.settle, self.max_hours = store, clock, ttl, settle, max_hours
+        self._tables: dict[datetime, tuple[float, dict]] = {}
+        self._lock = threading.Lock()
+
+    def _cached(self, hour: datetime) -> dict | None:
+        with self._lock:
+            hit = self._tables.get(hour)
+        if hit and self.clock() - hit[0] < self.ttl:
+            return hit[1]
+        return None
+
+    def tables(self, hours: list[datetime], budget: Budget) -> dict[datetime, dict | None]:
+        """A table per hour (None where the budget ran out), filling the newest hours first."""
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        out: dict[datetime, dict | None] = {h: self._cached(h) for h in hours}
+        missing = sorted((h for h, t in out.items() if t is None), reverse=True)
+        while missing and budget.left > 0:
+            run = [missing.pop(0)]
+            while missing and missing[0] == run[-1] - HOUR and len(run) < 6:
+                run.append(missing.pop(0))
+            start, end = run[-1], run[0] + HOUR
+            fresh: dict[datetime, dict] = {h: {} for h in run}
+            for r in self.store.rollups.find({"t": {"$gte": start, "$lt": end}}, ROLLUP_FIELDS):
+                t = utc(r["t"])
+                hour = floor_to(t, HOUR)
+                slots = fresh[hour].setdefault((r.get("host"), r.get("app"), r.get("level")), [0, 0, 0, 0])
+                slots[(t.minute // 15)] += r.get("n", 0)
+                budget.spent += 1
+            stamp = self.clock()
+            with self._lock:
+                for hour, table in fresh.items():
+                    if hour + HOUR <= now - self.settle:
+                        self._tables[hour] = (stamp, table)
+                while len(self._tables) > self.max_hours:
+                    del self._tables[min(self._tables)]
+            out.update(fresh)
+        return out
