@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-import orjson
 import pika
 import pika.exceptions
 import pika.spec
+
+from common.record import decode_batch
 
 
 def _params(url: str) -> pika.URLParameters:
@@ -110,7 +111,7 @@ class Broker:
                         break
                     continue
                 messages += 1
-                records += len(orjson.loads(body)["records"])
+                records += len(decode_batch(body))
                 last_tag = method.delivery_tag
                 if messages % 100 == 0:
                     channel.basic_ack(last_tag, multiple=True)

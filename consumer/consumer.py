@@ -1,10 +1,11 @@
 """The consumer's loop: take batches from RabbitMQ, store them, then ack.
 
-Deliveries are decoded into documents as they come and gathered while none
-more is waiting (the deliveries that arrive during a write make the next batch,
-so batches grow with the load), up to a count, byte or time bound or the
-prefetch window; then written with one `Store.write`, and only then acked with
-one multiple-ack. Every batch ends in one of three outcomes:
+Deliveries are decoded into documents as they come (payload v2, or v1 from
+shippers not upgraded yet: `common.record.decode_documents`) and gathered
+while none more is waiting (the deliveries that arrive during a write make the
+next batch, so batches grow with the load), up to a count, byte or time bound
+or the prefetch window; then written with one `Store.write`, and only then
+acked with one multiple-ack. Every batch ends in one of three outcomes:
 
 - OK: stored, or already stored (a redelivery; deterministic ids): ack.
 - RETRY: the database is unavailable: keep the batch, wait with capped
@@ -29,13 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import orjson
 from tenacity import Retrying, retry_if_exception_type, wait_exponential, wait_random
 
 from common.amqp import Delivery, Subscriber
 from common.config import Config
 from common.errors import BrokerUnavailable, PoisonMessage, StoreUnavailable
-from common.record import PAYLOAD_VERSION, decode_batch, to_document
+from common.record import decode_documents, encode_rejected, to_entry
 from consumer.metrics import ConsumerMetrics
 from consumer.store import Message, Store, WriteResult
 
@@ -141,24 +141,17 @@ class Consumer:
         message_id = hashlib.sha256(delivery.body).hexdigest()[:24]
         headers = {**delivery.headers, MESSAGE_ID_HEADER: message_id}
         try:
-            entries = decode_batch(delivery.body)
+            docs, rejected = decode_documents(delivery.body)
         except PoisonMessage as exc:
             p.dead.append((delivery.body, exc.reason, headers))
             return
-        if not entries:  # shippers never send one: some publisher is broken, say so
+        if not docs and not rejected:  # shippers never send one: some publisher is broken, say so
             p.dead.append((delivery.body, "payload holds no records", headers))
             return
-        docs, bad = [], []
-        for entry in entries:
-            try:
-                doc = to_document(entry)
-            except PoisonMessage as exc:
-                bad.append((entry, exc.reason))
-                continue
+        for doc in docs:
             doc["batch"] = message_id
-            docs.append(doc)
-        if bad:
-            p.dead.append(_dead_batch(bad, headers))
+        if rejected:
+            p.dead.append(_dead_batch(rejected, headers))
         p.messages.append(Message(message_id, docs))
         p.records += len(docs)
 
@@ -175,7 +168,7 @@ class Consumer:
         if result.rejected:
             refused = [(m.id, doc, reason) for m in p.messages for doc in m.docs
                        if (reason := result.rejected.get(doc["_id"]))]
-            dead.append(_dead_batch([(_wire(doc), reason) for _, doc, reason in refused],
+            dead.append(_dead_batch([(to_entry(doc), reason) for _, doc, reason in refused],
                                     {MESSAGE_ID_HEADER: refused[0][0]}))
         for body, reason, headers in dead:
             log.warning("dead-lettering a message: %s", reason)
@@ -216,20 +209,9 @@ class Consumer:
             self.subscriber.sleep(min(left, 0.25))
 
 
-def _wire(doc: dict[str, Any]) -> dict[str, Any]:
-    """A stored-form document back in its payload form, for the dead-letter queue."""
-    wire = {k: v for k, v in doc.items() if k not in ("_id", "batch")}
-    wire["id"] = doc["_id"]
-    for key in ("ts", "received_at"):
-        wire[key] = doc[key].timestamp()
-    return wire
-
-
 def _dead_batch(bad: list[tuple[Any, str]], headers: dict[str, Any]) -> tuple[bytes, str, dict[str, Any]]:
     """One dead-letter message holding the records that can never be stored, with the reasons.
 
     It is a valid payload (plus `reasons`), so once fixed it can be published again as it is."""
-    body = orjson.dumps({"v": PAYLOAD_VERSION, "records": [entry for entry, _ in bad],
-                         "reasons": [reason for _, reason in bad]}, default=str)
     reasons = sorted({reason for _, reason in bad})
-    return body, f"{len(bad)} invalid record(s): " + "; ".join(reasons), headers
+    return encode_rejected(bad), f"{len(bad)} invalid record(s): " + "; ".join(reasons), headers

@@ -40,7 +40,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wai
 from common.amqp import Publisher
 from common.config import Config, InputConfig
 from common.errors import BrokerUnavailable, OpslogError
-from common.record import Record, encode_batch, record_id
+from common.record import BatchBuilder, IdHasher, row
 from shipper.multiline import Multiline
 from shipper.parsers import Parser, build_parser
 from shipper.tailer import Line, TailedFile
@@ -217,7 +217,7 @@ class Importer:
         self.progress = progress
         self.stopping = threading.Event()
         self.result = ImportResult()
-        self._batch: list[Record] = []
+        self._batch = BatchBuilder()
         self._batch_bytes = 0
         self._base_bytes = 0  # bytes of the files finished before the current one
 
@@ -253,6 +253,7 @@ class Importer:
             self.result.skipped += 1
             return
         parse = build_parser(inp)
+        record_id = IdHasher(self.host, tailed.fingerprint)
         multiline = Multiline(inp) if inp.multiline else None
         name = os.path.basename(file.path)
         try:
@@ -260,7 +261,7 @@ class Importer:
                 lines = tailed.read_lines()
                 if not lines:
                     break
-                self._add(file, tailed.fingerprint, parse, multiline.feed(lines) if multiline else lines)
+                self._add(file, record_id, parse, multiline.feed(lines) if multiline else lines)
                 if self.progress:
                     self.progress.update(self.result.records + len(self._batch),
                                          self._base_bytes + tailed.offset, name)
@@ -269,16 +270,19 @@ class Importer:
             tail = [partial] if (partial := tailed.take_partial()) is not None else []
             if multiline:
                 tail = multiline.feed(tail) + multiline.flush()
-            self._add(file, tailed.fingerprint, parse, tail)
+            self._add(file, record_id, parse, tail)
             self.result.bytes += tailed.offset
         finally:
             tailed.close()
         self.result.files += 1
 
-    def _add(self, file: ImportFile, fingerprint: str, parse: Parser, lines: list[Line]) -> None:
+    def _add(self, file: ImportFile, record_id: IdHasher, parse: Parser, lines: list[Line]) -> None:
         """Records for `lines`, exactly as Shipper._add_records makes them (same ids, same fields)."""
+        if not lines:
+            return
         inp = file.input
         now = time.time()
+        rows = self._batch.group(self.host, inp.app, file.path, now)
         for line in lines:
             message = line.raw.decode(inp.encoding, "replace")
             parsed = parse(message)
@@ -286,17 +290,17 @@ class Importer:
             if line.truncated:
                 error = f"line longer than max_line_bytes ({inp.max_line_bytes}); truncated" + (
                     f"; {error}" if error else "")
-            self._batch.append(Record(record_id(self.host, fingerprint, line.offset, line.raw), self.host, inp.app,
-                                      file.path, line.offset, message, now, parsed.ts, parsed.level,
-                                      parsed.fields, error))
+            rows.append(row(record_id(line.offset, line.raw), line.offset, parsed.ts, message, parsed.level,
+                            parsed.fields, error))
             self._batch_bytes += len(line.raw) + RECORD_OVERHEAD
             if len(self._batch) >= self.cfg.batch_max_records or self._batch_bytes >= self.cfg.batch_max_bytes:
                 self._publish()
+                rows = self._batch.group(self.host, inp.app, file.path, now)
 
     def _publish(self) -> None:
         if not self._batch:
             return
-        body = encode_batch(self._batch)
+        body = self._batch.encode()
         headers = {"x-opslog-records": len(self._batch), "x-opslog-host": self.host, "x-opslog-import": True}
         retrying = Retrying(
             retry=retry_if_exception_type(BrokerUnavailable),
@@ -316,7 +320,7 @@ class Importer:
                 raise _Stopped from None
             raise
         self.result.records += len(self._batch)
-        self._batch = []
+        self._batch = BatchBuilder()
         self._batch_bytes = 0
 
 

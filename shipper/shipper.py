@@ -26,12 +26,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from common.amqp import Publisher
 from common.config import Config, load_config
 from common.errors import ConfigError
-from common.record import IdHasher, encode_entries, wire_entry
+from common.record import BatchBuilder, IdHasher, row
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
 from shipper.multiline import Multiline
@@ -57,7 +56,7 @@ class Shipper:
         self.files = Files(self.cfg, self.registry, [Input(i) for i in self.cfg.inputs])
         self.sender = Sender(publisher, self.cfg.max_buffer_bytes, self.cfg.reconnect_max_wait)
         self.watcher: Watcher | None = None
-        self.batch: list[dict[str, Any]] = []  # records in their wire form (common.record.wire_entry)
+        self.batch = BatchBuilder()  # the payload being filled
         self.batch_bytes = 0
         self.batch_started = 0.0
         self.batch_ends: dict[str, tuple[Tracked, int]] = {}
@@ -230,7 +229,8 @@ class Shipper:
         now = time.time()
         if not self.batch:
             self.batch_started = time.monotonic()
-        batch, size, parse_errors = self.batch, self.batch_bytes, 0
+        rows, size, parse_errors = self.batch.group(host, app, path, now), self.batch_bytes, 0
+        room = max_records - len(self.batch)  # records this group can take before the batch is full
         for line in lines:
             raw, offset = line.raw, line.offset
             message = raw.decode(encoding, "replace")
@@ -240,18 +240,17 @@ class Shipper:
                     f"; {error}" if error else "")
             if error:
                 parse_errors += 1
-            batch.append(wire_entry(record_id(offset, raw), ts, now, host, app, path, offset, message, level, fields,
-                               error))
+            rows.append(row(record_id(offset, raw), offset, ts, message, level, fields, error))
             size += len(raw) + RECORD_OVERHEAD
-            if len(batch) >= max_records or size >= max_bytes:
+            if len(rows) >= room or size >= max_bytes:
                 self.batch_bytes = size
                 self.batch_ends[file.key] = (tracked, line.end)
                 if not self._submit():
                     self.metrics.parse_errors.inc(parse_errors)
                     return False
-                batch, size = self.batch, 0
+                rows, size, room = self.batch.group(host, app, path, now), 0, max_records
                 self.batch_started = time.monotonic()
-        if batch:
+        if rows:
             self.batch_ends[file.key] = (tracked, lines[-1].end)
         self.batch_bytes = size
         if parse_errors:
@@ -270,7 +269,7 @@ class Shipper:
         if not self.batch:
             return True
         ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
-        batch = Batch(encode_entries(self.batch), len(self.batch),
+        batch = Batch(self.batch.encode(), len(self.batch),
                       {"x-opslog-records": len(self.batch), "x-opslog-host": self.cfg.host}, ends)
         self._clear_batch()
         taken = self.sender.submit(batch, give_up or self.stopping.is_set)
@@ -297,7 +296,7 @@ class Shipper:
         self.registry.save(REGISTRY_SAVE_INTERVAL)
 
     def _clear_batch(self) -> None:
-        self.batch = []
+        self.batch = BatchBuilder()
         self.batch_bytes = 0
         self.batch_ends = {}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import time
 
-import orjson
 import pymongo
 import pytest
 
+from common.record import decode_batch
 from tests.consumer_support import (
     assert_stored_exactly_once,
     connect,
@@ -30,7 +30,7 @@ def ids_waiting(amqp_url: str, queue: str) -> set[str]:
             method, _, body = channel.basic_get(queue, auto_ack=False)
             if method is None:
                 return ids
-            ids.update(r["id"] for r in orjson.loads(body)["records"])
+            ids.update(r["id"] for r in decode_batch(body))
     finally:
         connection.close()
 
