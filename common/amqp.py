@@ -197,6 +197,10 @@ class Publisher(_Link):
         assert self.channel is not None
         self.channel.confirm_delivery()
 
+    def twin(self) -> Publisher:
+        """Another publisher to the same broker, with a connection of its own (for another thread)."""
+        return Publisher(self.cfg)
+
     def publish(self, body: bytes, headers: dict[str, Any] | None = None, routing_key: str = "") -> None:
         if not self.connected:
             self.connect()

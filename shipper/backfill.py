@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TextIO
 
-from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential_jitter
+from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential, wait_random
 
 from common.amqp import Publisher
 from common.config import Config, InputConfig
@@ -304,7 +304,7 @@ class Importer:
         headers = {"x-opslog-records": len(self._batch), "x-opslog-host": self.host, "x-opslog-import": True}
         retrying = Retrying(
             retry=retry_if_exception_type(BrokerUnavailable),
-            wait=wait_exponential_jitter(initial=0.5, max=30, jitter=1),
+            wait=wait_exponential(multiplier=0.5, max=30) + wait_random(0, 1),  # (see shipper.sender)
             stop=stop_when_event_set(self.stopping),
             sleep=self.stopping.wait,
             before_sleep=lambda rs: log.warning("broker unavailable (%s); retrying the batch in %.1fs",

@@ -1,9 +1,9 @@
 """The shipper's loop: discover files, read lines, batch records, hand batches to the sender.
 
 One loop owns the files, the registry and the batch being filled; the sender
-thread (shipper.sender) owns the broker connection and publishes finished
-batches in order with publisher confirms, so parsing the next batch overlaps
-waiting for the last one's confirm. Memory holds the batch being filled and
+(shipper.sender) owns the broker connections and publishes finished batches
+with publisher confirms on threads of its own, several at once, so parsing
+the next batch overlaps waiting for the broker's confirms. Memory holds the batch being filled and
 at most `max_buffer_bytes` of batches waiting for their confirm; when those
 wait (broker slow, blocked, down), the loop stops reading and the lines wait
 in the files.
