@@ -159,6 +159,9 @@ class Sender:
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(max(0.0, deadline - time.monotonic()))
+        self._mark_stopped()
+
+    def _mark_stopped(self) -> None:
         with self._cond:
             self._state = State.STOPPED
             self._queue.clear()
@@ -204,11 +207,7 @@ class Sender:
         """A lane cannot go on: stop them all, and let `check()` tell the main loop why."""
         self._error = exc
         self._closing.set()
-        with self._cond:
-            self._state = State.STOPPED
-            self._queue.clear()
-            self._queued_bytes = 0
-            self._cond.notify_all()
+        self._mark_stopped()
 
     def _connect(self, publisher: Publisher) -> bool:
         """Connect this lane, retrying with backoff; False if the sender is closing."""

@@ -61,6 +61,14 @@ def batch(n: int) -> Batch:
     return Batch(f"batch-{n}".encode(), 1, {}, {})
 
 
+def submit_three(sender: Sender, publisher: HeldPublisher) -> list[Batch]:
+    batches = [batch(n) for n in range(3)]
+    for b in batches:
+        assert sender.submit(b, give_up=lambda: False)
+    wait_until(lambda: len(publisher.in_flight) == 3, timeout=5, message="three publishes waiting for confirms")
+    return batches
+
+
 @pytest.fixture
 def lanes() -> Any:
     publisher = HeldPublisher()
@@ -74,10 +82,7 @@ def lanes() -> Any:
 
 def test_three_batches_are_in_flight_at_once_and_handed_back_in_submission_order(lanes):
     sender, publisher = lanes
-    batches = [batch(n) for n in range(3)]
-    for b in batches:
-        assert sender.submit(b, give_up=lambda: False)
-    wait_until(lambda: len(publisher.in_flight) == 3, timeout=5, message="three publishes waiting for confirms")
+    batches = submit_three(sender, publisher)
     publisher.settle(b"batch-2")
     publisher.settle(b"batch-1")
     wait_until(lambda: batches[1].confirmed and batches[2].confirmed, timeout=5, message="later batches confirmed")
@@ -89,10 +94,7 @@ def test_three_batches_are_in_flight_at_once_and_handed_back_in_submission_order
 
 def test_a_failure_on_one_lane_drops_every_unconfirmed_batch_and_a_late_confirm_is_ignored(lanes):
     sender, publisher = lanes
-    batches = [batch(n) for n in range(3)]
-    for b in batches:
-        assert sender.submit(b, give_up=lambda: False)
-    wait_until(lambda: len(publisher.in_flight) == 3, timeout=5, message="three publishes waiting for confirms")
+    submit_three(sender, publisher)
     publisher.settle(b"batch-1", BrokerUnavailable("connection reset"))
     wait_until(lambda: sender.failed, timeout=5, message="the sender failed")
     assert sender.held_bytes == 0
