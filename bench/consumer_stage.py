@@ -16,7 +16,9 @@ VmHWM among the processes. For one process, the baseline is a bare insert_many
 of the same documents into a collection with the same indexes (as
 `limits.db_insert_docs_s`), measured right after each run: `vs_raw_insert` is the
 median of those paired ratios, steadier than a ratio of medians taken minutes
-apart on a noisy machine.
+apart on a noisy machine. `raw_insert_client_cpu_us` is that baseline's own
+client CPU per document (pymongo encoding and sending): the floor under
+`cpu_us_per_record`, which adds taking the messages, decoding and counting.
 """
 
 from __future__ import annotations
@@ -159,7 +161,8 @@ def run(ctx: Context) -> dict:
                 # speed drifts within minutes, so the ratio the target is about is taken
                 # pair by pair.
                 raw = db_insert(ctx.mongo_uri, docs, LOG_INDEXES, 1)[0]
-                result.update(raw_insert_docs_s=raw, vs_raw_insert=result["docs_s"] / raw)
+                result.update(raw_insert_docs_s=raw.docs_s, vs_raw_insert=result["docs_s"] / raw.docs_s,
+                              raw_insert_client_cpu_us=raw.client_cpu_us)
             runs.append(result)
         figures[str(n)] = summarize(runs, digits=3)
     shutil.rmtree(base, ignore_errors=True)

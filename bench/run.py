@@ -102,6 +102,9 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
     paired = get("consumer", "1", "vs_raw_insert")  # baseline taken beside each run (see consumer_stage)
     if paired is not None:
         out["consumer_vs_raw_insert"] = round(paired, 3)
+    cpu, floor = get("consumer", "1", "cpu_us_per_record"), get("consumer", "1", "raw_insert_client_cpu_us")
+    if cpu is not None and floor:
+        out["consumer_cpu_vs_raw_insert_client"] = round(cpu / floor, 3)
     return out
 
 

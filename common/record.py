@@ -30,7 +30,7 @@ consumers are (an older consumer dead-letters v2 as unknown). v1 stays the
 self-describing form: dead-letter messages use it (each record readable and
 fixable on its own, and the message publishable again as it is), and
 `decode_batch` gives the records of any payload in it, for tools and tests.
-Times are epoch seconds.
+Times are epoch seconds on the wire; in documents, naive datetimes in UTC (`to_document`).
 
 Record id: a hash of (host, file fingerprint, byte offset, raw bytes). The
 fingerprint identifies the file's content, not its path, so the same line
@@ -280,8 +280,9 @@ _UTC = UTC
 
 
 def _datetime(value: float) -> datetime | None:
+    """Epoch seconds as a document time: a naive datetime in UTC (see `to_document`)."""
     try:
-        return datetime.fromtimestamp(value, _UTC)
+        return datetime.fromtimestamp(value, _UTC).replace(tzinfo=None)
     except (OverflowError, OSError, ValueError):
         return None
 
@@ -296,7 +297,11 @@ def _time(value: Any, key: str) -> datetime:
 
 
 def to_document(entry: Any) -> dict[str, Any]:
-    """The MongoDB `logs` document for one v1 payload entry; PoisonMessage if it breaks the schema."""
+    """The MongoDB `logs` document for one v1 payload entry; PoisonMessage if it breaks the schema.
+
+    `ts` and `received_at` are naive datetimes in UTC, which pymongo stores as UTC: encoding an
+    aware one costs a `utcoffset()` call and a new datetime per value, 0.6 µs of the consumer's
+    3.7 µs per nginx record. Read back through a tz_aware client they are aware again."""
     if not isinstance(entry, dict):
         raise PoisonMessage("record is not an object")
     for key, kind in _REQUIRED.items():
@@ -330,8 +335,13 @@ def to_document(entry: Any) -> dict[str, Any]:
 
 def to_entry(doc: dict[str, Any]) -> dict[str, Any]:
     """A `logs` document back in its v1 payload form (to dead-letter a record the database refused)."""
-    entry = {"id": doc["_id"], "ts": doc["ts"].timestamp(), "received_at": doc["received_at"].timestamp(),
+    entry = {"id": doc["_id"], "ts": _epoch(doc["ts"]), "received_at": _epoch(doc["received_at"]),
              "host": doc["host"], "app": doc["app"], "source": doc["source"], "offset": doc["offset"],
              "message": doc["message"]}
     entry.update((key, doc[key]) for key in ("level", "fields", "parse_error") if key in doc)
     return entry
+
+
+def _epoch(when: datetime) -> float:
+    """A document time (naive means UTC) as epoch seconds."""
+    return (when if when.tzinfo else when.replace(tzinfo=_UTC)).timestamp()

@@ -10,7 +10,8 @@ from tests.consumer_support import START, make_records
 
 
 def at(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+    """A document time: naive, in UTC."""
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
 
 
 def test_records_are_counted_per_minute_host_app_and_level():
@@ -20,9 +21,10 @@ def test_records_are_counted_per_minute_host_app_and_level():
     for c in counts.minutes:
         assert c.minute.second == 0 and c.minute.microsecond == 0
         assert c.key == f"{int(c.minute.timestamp())}|web-01|web|{c.level or '-'}"
-        assert c.n == sum(1 for d in docs if d["ts"].replace(second=0, microsecond=0) == c.minute
+        assert c.n == sum(1 for d in docs if d["ts"].replace(second=0, microsecond=0, tzinfo=UTC) == c.minute
                           and d.get("level") == c.level)
-    assert {c.minute for c in counts.minutes} == {at(START // 60 * 60 + 60 * i) for i in range(3)}
+    assert {c.minute for c in counts.minutes} == {datetime.fromtimestamp(START // 60 * 60 + 60 * i, UTC)
+                                                  for i in range(3)}
 
 
 def test_each_host_gets_its_records_errors_first_and_last_seen_and_last_error():

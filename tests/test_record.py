@@ -3,6 +3,7 @@ documents; a bad payload is PoisonMessage, a bad record a reason, never a crash.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import orjson
@@ -19,6 +20,7 @@ from common.record import (
     to_document,
     to_entry,
 )
+from consumer.tally import tally
 
 
 def test_the_same_line_read_again_gets_the_same_id():
@@ -49,12 +51,30 @@ RECORDS = [record(level="error", fields={"k": 1}, ts=1795650000.0),
            record(id="d" * 24, offset=12, host="h2", received_at=1795660001.0, level="debug")]
 
 
+@pytest.fixture
+def far_from_utc(monkeypatch):
+    """The local time zone set to one 5 hours behind UTC, for the test only."""
+    monkeypatch.setenv("TZ", "EST+5")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_document_times_are_utc_whatever_the_local_time_zone(far_from_utc):
+    docs, _ = decode_documents(encode_batch(RECORDS[:1]))
+    assert time.localtime(1795650000.0).tm_hour == 18, "the local zone is in effect"
+    assert docs[0]["ts"] == datetime(2026, 11, 25, 23, 40), "naive, in UTC"
+    assert to_entry(docs[0])["ts"] == 1795650000.0
+    assert [c.key for c in tally(docs).minutes] == ["1795650000|h|a|error"]
+
+
 @pytest.mark.parametrize("version", [1, 2])
 def test_batch_round_trips_into_documents(version):
     docs, rejected = decode_documents(encode_batch(RECORDS[:2], version))
     assert rejected == []
     assert docs[0]["_id"] == "a" * 24 and docs[0]["level"] == "error" and docs[0]["fields"] == {"k": 1}
-    assert docs[0]["ts"] == datetime.fromtimestamp(1795650000.0, UTC)
+    assert docs[0]["ts"] == datetime.fromtimestamp(1795650000.0, UTC).replace(tzinfo=None), "naive, in UTC"
     assert docs[1]["ts"] == docs[1]["received_at"], "a line without a time gets its ingest time"
     assert docs[1]["parse_error"] == "no match" and "level" not in docs[1] and docs[1]["fields"] == {}
 
