@@ -19,7 +19,7 @@ import pika
 import pika.exceptions
 from pymongo.database import Database
 
-from common.record import LEVELS, Record, encode_batch, record_id, to_document
+from common.record import LEVELS, Record, decode_batch, encode_batch, record_id, to_document
 from consumer.store import Message
 from tests.helpers import wait_until
 
@@ -67,6 +67,22 @@ def connect(amqp_url: str) -> pika.BlockingConnection:
     params = pika.URLParameters(amqp_url)
     params.connection_attempts, params.socket_timeout = 3, 5
     return pika.BlockingConnection(params)
+
+
+def queued_ids(amqp_url: str, queue: str, take: bool = False) -> list[str]:
+    """The ids of the records in the messages waiting in `queue`, in queue order, a record sent
+    twice listed twice. `take` acks the messages; otherwise they go back to the queue."""
+    connection = connect(amqp_url)
+    ids: list[str] = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, _, body = channel.basic_get(queue, auto_ack=take)
+            if method is None:
+                return ids
+            ids += [entry["id"] for entry in decode_batch(body)]
+    finally:
+        connection.close()
 
 
 def publish(amqp_url: str, exchange: str, messages: Iterable[bytes], headers: dict[str, Any] | None = None) -> int:

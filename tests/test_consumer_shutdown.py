@@ -8,31 +8,15 @@ import time
 import pymongo
 import pytest
 
-from common.record import decode_batch
 from tests.consumer_support import (
     assert_stored_exactly_once,
-    connect,
     publish,
+    queued_ids,
     shippers,
     wait_attached,
     wait_counted,
 )
 from tests.helpers import queue_depth, run_opslog, stop, wait_until
-
-
-def ids_waiting(amqp_url: str, queue: str) -> set[str]:
-    """Ids of the records in the messages waiting in `queue`, left there (taken unacked, then returned)."""
-    connection = connect(amqp_url)
-    ids: set[str] = set()
-    try:
-        channel = connection.channel()
-        while True:
-            method, _, body = channel.basic_get(queue, auto_ack=False)
-            if method is None:
-                return ids
-            ids.update(r["id"] for r in decode_batch(body))
-    finally:
-        connection.close()
 
 
 @pytest.mark.slow
@@ -48,7 +32,7 @@ def test_sigterm_mid_stream_finishes_the_batch_in_hand_exits_0_and_loses_nothing
     finally:
         assert stop(consumer) == 0, consumer.output()
     stored = {d["_id"] for d in mongo_db.logs.find({}, {"_id": 1})}
-    waiting = ids_waiting(amqp_url, names.queue)
+    waiting = set(queued_ids(amqp_url, names.queue))
     assert 0 < len(stored) < len(records), "stopped mid-stream"
     assert stored | waiting == {r.id for r in records}, "every record is stored or still queued"
     assert not stored & waiting, "the batch in hand was finished and acked, none half done"

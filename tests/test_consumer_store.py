@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from consumer.store import Message
+from pymongo import monitoring
+
+from common.config import load_config
+from consumer.store import Message, Store
 from tests.consumer_support import assert_stored_exactly_once, make_records, message_docs
 
 
@@ -69,3 +72,44 @@ def test_records_bson_or_the_server_can_never_take_are_rejected_and_the_rest_sto
     assert all(result.rejected.values()), "each rejected record says why"
     assert result.inserted == 5
     assert_stored_exactly_once(mongo_db, good)
+
+
+class Inserts(monitoring.CommandListener):
+    """The insert commands sent to `logs`: how many documents, and with which write concern."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[int, dict[str, Any]]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name == "insert" and event.command.get("insert") == "logs":
+            self.commands.append((len(event.command["documents"]), event.command.get("writeConcern")))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def test_a_batch_goes_in_one_insert_acknowledged_on_disk_and_one_over_16_mib_in_halves(
+        tmp_path, write_config, mongo_db):
+    inserts = Inserts()
+    store = Store(load_config(str(write_config(tmp_path, mongo={}))).mongo, listeners=[inserts])
+    try:
+        small = make_records("web-01", 300)
+        assert store.write([message_docs(small, "m1")]).inserted == 300
+        assert inserts.commands == [(300, {"w": 1, "j": True})], "one command, journaled as configured"
+
+        inserts.commands.clear()
+        big = make_records("web-02", 40)
+        docs = message_docs(big, "m2").docs
+        for doc in docs:
+            doc["message"] = "x" * 600_000  # 40 x 600 kB: 24 MB, over a command's 16 MiB
+        docs[7]["message"] = "y" * (17 << 20)  # one record alone over it
+        result = store.write([Message("m2", docs)])
+        assert list(result.rejected) == [docs[7]["_id"]] and "too large" in result.rejected[docs[7]["_id"]]
+        assert result.inserted == 39
+        assert sum(n for n, _ in inserts.commands) == 39, "each stored record sent once"
+        assert mongo_db.logs.count_documents({"host": "web-02"}) == 39
+    finally:
+        store.close()

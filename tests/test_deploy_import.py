@@ -8,14 +8,13 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-import pika
 import pymongo
 import pytest
 
 from common.config import parse_config
-from common.record import decode_batch
 from common.services import MongoServer, free_port
 from shipper.backfill import BackfillError, Progress, plan
+from tests.consumer_support import queued_ids
 from tests.helpers import run_opslog, stop, wait_until
 
 
@@ -42,23 +41,6 @@ def run_import(config: Path, *paths: Path | str, extra: tuple[str, ...] = ()) ->
     proc = run_opslog("import", *extra, *map(str, paths), config=config)
     assert proc.wait(timeout=300) == 0, proc.output()
     return proc.output()
-
-
-def queued_record_ids(amqp_url: str, queue: str) -> list[str]:
-    """Take every message of `queue` (acked) and return the record ids their batches carry."""
-    params = pika.URLParameters(amqp_url)
-    params.connection_attempts, params.socket_timeout = 1, 5
-    connection = pika.BlockingConnection(params)
-    ids = []
-    try:
-        channel = connection.channel()
-        while True:
-            method, _, body = channel.basic_get(queue, auto_ack=True)
-            if method is None:
-                return ids
-            ids += [entry["id"] for entry in decode_batch(body)]
-    finally:
-        connection.close()
 
 
 @pytest.mark.slow
@@ -97,7 +79,7 @@ def test_importing_200000_lines_twice_stores_them_once(tmp_path, write_config, a
 
         second = run_import(config, old / "app.log.2.gz", old / "app.log.1", extra=("--quiet",))
         assert "imported 200,000 records" in second
-        resent = queued_record_ids(amqp_url, names.queue)
+        resent = queued_ids(amqp_url, names.queue, take=True)
         assert len(resent) == 200_000
         assert set(resent) == {d["_id"] for d in db.logs.find({}, {"_id": 1})}, "the same ids, all stored"
 
