@@ -2,21 +2,22 @@
 
 Pure computation, no database: the store applies these counts with guarded
 upserts (see `consumer.store`). One pass over the documents builds a counter of
-(ts, received_at, host, app, level, source); both the per-minute rollups and the
-per-host totals are folded out of it, so the cost per record is one tuple and
-one hash (0.35 µs; 0.8 when each record's minute was computed).
+(minute, received_at, host, app, level, source); both the per-minute rollups and
+the per-host totals are folded out of it, so the cost per record is a timedelta,
+one tuple and one hash (~0.6 µs).
 """
 
 from __future__ import annotations
 
-import calendar
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 ERROR_LEVELS = frozenset(("error", "critical"))
+_EPOCH = datetime(1970, 1, 1)  # naive, as document times are
+_MINUTE = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +53,16 @@ class Tally:
 
 
 def tally(docs: Sequence[dict[str, Any]]) -> Tally:
-    """The rollup and host counts of `docs` (documents as `common.record.to_document` makes them)."""
-    # One pass counts the records of each distinct (ts, received_at, host, app, level, source):
-    # a batch holds few distinct seconds, so the rest is done per cell, not per record.
-    cells = Counter((d["ts"], d["received_at"], d["host"], d["app"], d.get("level"), d["source"]) for d in docs)
+    """The rollup and host counts of `docs` (documents as `common.record.to_document` makes them:
+    times are naive datetimes in UTC)."""
+    # One pass counts the records of each (minute, received_at, host, app, level, source); a
+    # batch holds few (received_at is shared by the lines read together), so the rest is per cell.
+    cells = Counter(((d["ts"] - _EPOCH) // _MINUTE, d["received_at"], d["host"], d["app"], d.get("level"),
+                     d["source"]) for d in docs)
     minutes: Counter[tuple[int, str, str, str | None]] = Counter()
     hosts: dict[str, HostCount] = {}
-    for (ts, received_at, host, app, level, source), n in cells.items():
-        minutes[_minute(ts), host, app, level] += n
+    for (minute, received_at, host, app, level, source), n in cells.items():
+        minutes[minute * 60, host, app, level] += n
         count = hosts.get(host) or hosts.setdefault(host, HostCount(host, first_seen=received_at,
                                                                     last_seen=received_at))
         count.records += n
@@ -74,8 +77,3 @@ def tally(docs: Sequence[dict[str, Any]]) -> Tally:
         [MinuteCount(f"{minute}|{host}|{app}|{level or '-'}", datetime.fromtimestamp(minute, UTC), host, app, level, n)
          for (minute, host, app, level), n in minutes.items()],
         list(hosts.values()))
-
-
-def _minute(ts: datetime) -> int:
-    """The minute of `ts` as epoch seconds; a naive `ts` is in UTC, as the documents hold it."""
-    return calendar.timegm(ts.utctimetuple()) // 60 * 60
