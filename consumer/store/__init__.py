@@ -34,8 +34,9 @@ from pymongo.monitoring import CommandListener
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
-from consumer.store.counters import DUPLICATE_KEY, apply_counts, trim_guards
+from consumer.store.counters import apply_counts, trim_guards
 from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
+from consumer.store.writes import DUPLICATE_KEY, write_command
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,6 @@ class Store:
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
         self.text_search = False
-        self._write_concern = self.logs.write_concern.document  # sent with each insert command
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
     def close(self) -> None:
@@ -162,13 +162,11 @@ class Store:
     def _insert(self, docs: list[dict[str, Any]]) -> _Inserted:
         """Insert unordered; which ids were already stored, and which the server will never take.
 
-        One `insert` command, as insert_many sends, without insert_many's Python work per
-        document (type checks and operation lists, a third of its client CPU: 1 µs a record).
-        A command is limited to 16 MiB as a whole: pymongo refuses a larger one before sending
-        it (DocumentTooLarge), and it goes again in halves; a lone document over it is rejected."""
+        One `insert` command (`consumer.store.writes`), limited to 16 MiB as a whole: pymongo
+        refuses a larger one before sending it (DocumentTooLarge), and it goes again in halves;
+        a lone document over it is rejected."""
         try:
-            reply = self.db.command({"insert": self.logs.name, "documents": docs, "ordered": False,
-                                     "writeConcern": self._write_concern})
+            errors = write_command(self.logs, "insert", "documents", docs)
         except DocumentTooLarge as exc:
             if len(docs) == 1:
                 return _Inserted(rejected={docs[0]["_id"]: f"record is too large to store: {exc}"})
@@ -183,7 +181,7 @@ class Store:
             inserted = self._insert(rest) if rest else _Inserted()
             inserted.rejected.update(unencodable)
             return inserted
-        return _sort_write_errors(docs, reply)
+        return _sort_write_errors(docs, errors)
 
     def _counted(self, messages: list[Message], duplicates: set[Any]) -> dict[str, list[dict[str, Any]]]:
         """Per message, the documents its rollups must count (see module docstring)."""
@@ -212,12 +210,12 @@ class Store:
         trim_guards(self.rollups)
 
 
-def _sort_write_errors(docs: list[dict[str, Any]], reply: dict[str, Any]) -> _Inserted:
-    """The `insert` reply's write errors: duplicates are success, permanent refusals are
-    rejected; anything else, and a write concern error, is retried."""
+def _sort_write_errors(docs: list[dict[str, Any]], errors: list[dict[str, Any]]) -> _Inserted:
+    """An insert's write errors: duplicates are success, permanent refusals are rejected;
+    anything else is retried."""
     result = _Inserted()
     transient = []
-    for error in reply.get("writeErrors", []):
+    for error in errors:
         code, doc = error.get("code"), docs[error["index"]]
         if code == DUPLICATE_KEY:
             result.duplicate_ids.add(doc["_id"])
@@ -226,9 +224,8 @@ def _sort_write_errors(docs: list[dict[str, Any]], reply: dict[str, Any]) -> _In
             result.rejected[doc["_id"]] = f"database refused the record: code {code}: {error.get('errmsg')}"
         else:
             transient.append(error)
-    if transient or reply.get("writeConcernError"):
-        first = transient[0] if transient else reply["writeConcernError"]
-        raise StoreUnavailable(f"insert failed: code {first.get('code')}: {first.get('errmsg')}")
+    if transient:
+        raise StoreUnavailable(f"insert failed: code {transient[0].get('code')}: {transient[0].get('errmsg')}")
     return result
 
 

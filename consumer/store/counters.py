@@ -29,11 +29,11 @@ from typing import Any
 from pymongo.collection import Collection
 
 from common.errors import StoreUnavailable
+from consumer.store.writes import DUPLICATE_KEY, write_command
 from consumer.tally import HostCount, MinuteCount, tally
 
 log = logging.getLogger(__name__)
 
-DUPLICATE_KEY = 11000
 GUARD_KEEP = 4096
 HOST_GUARD_KEEP = 512
 GUARD_TTL = timedelta(hours=1)
@@ -129,15 +129,13 @@ def _apply_guarded(collection: Collection[dict[str, Any]], ops: list[_Guarded]) 
 
 
 def _bulk_duplicates(collection: Collection[dict[str, Any]], updates: list[dict[str, Any]]) -> list[int]:
-    """Run the upserts unordered, in one `update` command (the bulk API costs twice the CPU
-    per call); the indexes of those that failed with a duplicate key."""
-    reply = collection.database.command({"update": collection.name, "updates": updates, "ordered": False,
-                                         "writeConcern": collection.write_concern.document})
-    errors = reply.get("writeErrors", [])
+    """Run the upserts in one unordered `update` command; the indexes of those that failed with
+    a duplicate key."""
+    errors = write_command(collection, "update", "updates", updates)
     others = [e for e in errors if e.get("code") != DUPLICATE_KEY]
-    if others or reply.get("writeConcernError"):
-        first = others[0] if others else reply["writeConcernError"]
-        raise StoreUnavailable(f"{collection.name} update failed: code {first.get('code')}: {first.get('errmsg')}")
+    if others:
+        raise StoreUnavailable(f"{collection.name} update failed: code {others[0].get('code')}: "
+                               f"{others[0].get('errmsg')}")
     return [e["index"] for e in errors]
 
 
