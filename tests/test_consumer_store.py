@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from pymongo import monitoring
+from pymongo.write_concern import WriteConcern
 
 from common.config import load_config
+from common.errors import StoreUnavailable
 from consumer.store import Message, Store
+from consumer.store.writes import write_command
 from tests.consumer_support import assert_stored_exactly_once, make_records, message_docs
 
 
@@ -113,3 +117,21 @@ def test_a_batch_goes_in_one_insert_acknowledged_on_disk_and_one_over_16_mib_in_
         assert mongo_db.logs.count_documents({"host": "web-02"}) == 39
     finally:
         store.close()
+
+
+def test_a_write_concern_error_is_retried_not_taken_for_stored():
+    """A replica set that took the write but could not make it durable in time answers ok with a
+    `writeConcernError` (SecantusDB has no replicas to fail that way, hence a stand-in)."""
+    sent = []
+
+    class Database:
+        def command(self, command: dict[str, Any]) -> dict[str, Any]:
+            sent.append(command)
+            return {"ok": 1, "n": 1, "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out"}}
+
+    class Collection:
+        name, database, write_concern = "logs", Database(), WriteConcern(w="majority", j=True)
+
+    with pytest.raises(StoreUnavailable, match="write concern failed: code 64"):
+        write_command(Collection(), "insert", "documents", [{"_id": "a"}])
+    assert sent[0]["writeConcern"] == {"w": "majority", "j": True} and sent[0]["ordered"] is False
