@@ -164,7 +164,7 @@ def test_a_duplicate_key_from_a_creation_race_is_told_apart_from_already_counted
     counted = message_docs(make_records("web-01", 200), "m1")
     late = message_docs(make_records("web-01", 200, first=200), "m2")
     store.write([counted])
-    bulk_duplicates = counters._bulk_duplicates
+    upsert_duplicates = counters._upsert_duplicates
     answers: list[str] = []
 
     def race_first(collection: Any, updates: list[Any]) -> list[int]:
@@ -173,9 +173,9 @@ def test_a_duplicate_key_from_a_creation_race_is_told_apart_from_already_counted
         if answers.count(collection.name) < 2:
             answers.append(collection.name)
             return list(range(len(updates)))
-        return bulk_duplicates(collection, updates)
+        return upsert_duplicates(collection, updates)
 
-    monkeypatch.setattr(counters, "_bulk_duplicates", race_first)
+    monkeypatch.setattr(counters, "_upsert_duplicates", race_first)
     store._apply_counts([counted, late], {"m1": counted.docs, "m2": late.docs})
     assert answers == ["rollups", "rollups", "hosts", "hosts"], "the race was simulated"
     monkeypatch.undo()

@@ -178,9 +178,7 @@ class Store:
             if not unencodable:
                 raise
             rest = [d for d in docs if d["_id"] not in unencodable]
-            inserted = self._insert(rest) if rest else _Inserted()
-            inserted.rejected.update(unencodable)
-            return inserted
+            return (self._insert(rest) if rest else _Inserted()).merge(_Inserted(rejected=unencodable))
         return _sort_write_errors(docs, errors)
 
     def _counted(self, messages: list[Message], duplicates: set[Any]) -> dict[str, list[dict[str, Any]]]:

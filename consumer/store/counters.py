@@ -117,18 +117,18 @@ def _apply_guarded(collection: Collection[dict[str, Any]], ops: list[_Guarded]) 
     the key) goes again message by message, telling "already counted" from a race."""
     if not ops:
         return
-    failed = _bulk_duplicates(collection, [op.update() for op in ops])
+    failed = _upsert_duplicates(collection, [op.update() for op in ops])
     ops = [single for i in failed for single in ops[i].per_message()]
     for _ in range(GUARD_ATTEMPTS):
         if not ops:
             return
-        failed = _bulk_duplicates(collection, [op.update() for op in ops])
+        failed = _upsert_duplicates(collection, [op.update() for op in ops])
         ops = _not_counted(collection, [ops[i] for i in failed])
     if ops:
         raise StoreUnavailable(f"{collection.name}: keys still contended after {GUARD_ATTEMPTS} attempts")
 
 
-def _bulk_duplicates(collection: Collection[dict[str, Any]], updates: list[dict[str, Any]]) -> list[int]:
+def _upsert_duplicates(collection: Collection[dict[str, Any]], updates: list[dict[str, Any]]) -> list[int]:
     """Run the upserts in one unordered `update` command; the indexes of those that failed with
     a duplicate key."""
     errors = write_command(collection, "update", "updates", updates)
