@@ -27,7 +27,7 @@ AUTH_MODES = ("password", "proxy_header", "none")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What example files ship in place of a secret (deploy/systemd/opslog.env.example says `change-me`):
 # a config still holding one would let anyone who read the example sign in.
-_PLACEHOLDER = re.compile(r"change-?me|replace-?me|placeholder|example|^(.)\1*$", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"change-?me|replace-?me|placeholder|example", re.IGNORECASE)
 MIN_SECRET_KEY_BYTES = 32
 MIN_API_TOKEN_CHARS = 20
 
@@ -291,6 +291,15 @@ def _secret(value: Any, minimum: int, unit: str) -> str:
     return text
 
 
+def _check_url_password(url: str, key: str, problems: list[str]) -> None:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password and _PLACEHOLDER.search(password):
+        problems.append(f"{key}: the password is a placeholder from the examples: set the real one")
+
+
 def _networks(value: Any) -> tuple[str, ...]:
     networks = []
     for item in _strings(value):
@@ -403,6 +412,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
                         journal=m.get("journal", True, _bool),
                         retention=m.get("retention", None, parse_duration))
     m.finish()
+    for url in amqp.urls:
+        _check_url_password(url, "amqp.url", problems)
+    _check_url_password(mongo.uri, "mongo.uri", problems)
 
     s = root.section("shipper")
     raw_inputs = s.get("inputs", [])
