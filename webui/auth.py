@@ -73,14 +73,32 @@ def trusted_networks(cidrs: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipad
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def _from_trusted_proxy() -> bool:
+def _is_trusted_proxy(address: str) -> bool:
     try:
-        peer = ipaddress.ip_address(request.remote_addr or "")
+        ip = ipaddress.ip_address(address.strip())
     except ValueError:
         return False
-    if isinstance(peer, ipaddress.IPv6Address) and peer.ipv4_mapped:
-        peer = peer.ipv4_mapped
-    return any(peer in network for network in current_app.extensions["opslog.trusted_proxies"])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in current_app.extensions["opslog.trusted_proxies"])
+
+
+def _from_trusted_proxy() -> bool:
+    return _is_trusted_proxy(request.remote_addr or "")
+
+
+def client_address() -> str:
+    """Who is signing in, for the throttle: the peer, or behind trusted proxies the nearest
+    address in X-Forwarded-For that is not one of them (what a client writes there itself is
+    further left, so it cannot pick its own address)."""
+    peer = request.remote_addr or "?"
+    if not _is_trusted_proxy(peer):
+        return peer
+    hops = [hop.strip() for value in request.headers.getlist("X-Forwarded-For") for hop in value.split(",")]
+    for hop in reversed(hops):
+        if hop and not _is_trusted_proxy(hop):
+            return hop[:64]
+    return peer
 
 
 def _session_version(name: str) -> str:
@@ -163,7 +181,7 @@ def login():
         return render_template("login.html", error=None, next=_safe_next(request.args.get("next")))
     _check_csrf()
     name = request.form.get("username", "")[:255]
-    address = request.remote_addr or "?"
+    address = client_address()
     guard: SignInGuard = current_app.extensions["opslog.sign_in_guard"]
     wait = guard.retry_after(address, name)
     if wait:

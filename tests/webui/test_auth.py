@@ -155,6 +155,24 @@ def test_failed_sign_ins_are_throttled_per_client_address(app):
     assert sign_in(elsewhere).status_code == 302
 
 
+def test_behind_a_trusted_proxy_the_throttle_counts_the_forwarded_client_address(make_app):
+    app = make_app(trusted_proxies=("127.0.0.1/32",))
+    app.extensions["opslog.sign_in_guard"] = SignInGuard(per_address=FailureLimit(3))
+    guesser, colleague, stranger = app.test_client(), app.test_client(), app.test_client()
+    guesser.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.1"
+    colleague.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.2"
+    for name in ("ann", "bob", "cat"):
+        assert sign_in(guesser, user=name, password="guess").status_code == 401
+    assert sign_in(guesser).status_code == 429
+    assert sign_in(colleague).status_code == 302, "the proxy's other clients are not locked out"
+    # Not from a trusted proxy: X-Forwarded-For is the client's own word and is ignored.
+    stranger.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    for hop in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4"):
+        stranger.environ_base["HTTP_X_FORWARDED_FOR"] = hop
+        status = sign_in(stranger, user=f"u{hop}", password="guess").status_code
+    assert status == 429
+
+
 def test_sign_in_answers_503_when_every_password_hash_slot_is_taken(app):
     guard = app.extensions["opslog.sign_in_guard"] = SignInGuard(concurrent_hashes=1)
     client = app.test_client()
