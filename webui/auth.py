@@ -10,6 +10,8 @@ Modes (`webui.auth`):
   proxy_header  a reverse proxy authenticates and sets `webui.proxy_header`
                 (default X-Forwarded-User); only requests whose peer address is in
                 `webui.trusted_proxies` are believed
+In every mode the sign-in throttle takes the client address from X-Forwarded-For
+when the peer is one of `webui.trusted_proxies`.
   none          everyone is "anonymous" (local trials only)
 In every mode `Authorization: Bearer <token>` with a token from `webui.api_tokens`
 is accepted, for scripts. State-changing requests from a session need the
@@ -36,6 +38,8 @@ from webui.throttle import HashesBusy, SignInGuard
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics"}
+# Open and never rendered with the user's name: no session lookup (a database read) for them.
+_NO_IDENTITY = OPEN_ENDPOINTS - {"auth.login"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -138,6 +142,9 @@ def _current_user() -> tuple[str | None, str]:
 
 @bp.before_app_request
 def require_user():
+    if request.endpoint in _NO_IDENTITY:
+        g.user, g.auth_via = None, "none"
+        return None
     g.user, g.auth_via = _current_user()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
