@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, ops, pages
+from webui import api, auth, ops, pages, peers
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import Store, open_database
@@ -53,7 +53,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
     app.extensions["opslog.store"] = Store(db)
-    app.extensions["opslog.trusted_proxies"] = auth.trusted_networks(web.trusted_proxies)
+    app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
     ops.Metrics().install(app)

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
-from collections.abc import Sequence
 from functools import cache
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webui import peers
 from webui.queries import get_store
 from webui.throttle import HashesBusy, SignInGuard
 
@@ -73,38 +72,6 @@ def _bearer_user() -> str | None:
     return None
 
 
-def trusted_networks(cidrs: Sequence[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
-def _is_trusted_proxy(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address.strip())
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in current_app.extensions["opslog.trusted_proxies"])
-
-
-def _from_trusted_proxy() -> bool:
-    return _is_trusted_proxy(request.remote_addr or "")
-
-
-def client_address() -> str:
-    """Who is signing in, for the throttle: the peer, or behind trusted proxies the nearest
-    address in X-Forwarded-For that is not one of them (what a client writes there itself is
-    further left, so it cannot pick its own address)."""
-    peer = request.remote_addr or "?"
-    if not _is_trusted_proxy(peer):
-        return peer
-    hops = [hop.strip() for value in request.headers.getlist("X-Forwarded-For") for hop in value.split(",")]
-    for hop in reversed(hops):
-        if hop and not _is_trusted_proxy(hop):
-            return hop[:64]
-    return peer
-
-
 def _session_version(name: str) -> str:
     """Changes when `name` signs out anywhere or gets a new password hash."""
     stored = current_app.config["OPSLOG"].webui.users[name]
@@ -131,7 +98,7 @@ def _current_user() -> tuple[str | None, str]:
     if web.auth == "none":
         return "anonymous", "none"
     if web.auth == "proxy_header":
-        if not _from_trusted_proxy():
+        if not peers.from_trusted_proxy():
             return None, "proxy"
         name = request.headers.get(web.proxy_header, "").strip()
         return (name[:255] or None), "proxy"
@@ -188,7 +155,7 @@ def login():
         return render_template("login.html", error=None, next=_safe_next(request.args.get("next")))
     _check_csrf()
     name = request.form.get("username", "")[:255]
-    address = client_address()
+    address = peers.client_address()
     guard: SignInGuard = current_app.extensions["opslog.sign_in_guard"]
     wait = guard.retry_after(address, name)
     if wait:
