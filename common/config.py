@@ -8,6 +8,7 @@ OPSLOG_AMQP_URL / OPSLOG_MONGO_URI replace amqp.url / mongo.uri.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -24,6 +25,11 @@ from common.errors import ConfigError
 FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex")
 AUTH_MODES = ("password", "proxy_header", "none")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# What example files ship in place of a secret (deploy/systemd/opslog.env.example says `change-me`):
+# a config still holding one would let anyone who read the example sign in.
+_PLACEHOLDER = re.compile(r"change-?me|replace-?me|placeholder|example", re.IGNORECASE)
+MIN_SECRET_KEY_BYTES = 32
+MIN_API_TOKEN_CHARS = 20
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,9 @@ class WebConfig:
     api_tokens: tuple[str, ...] = ()
     secret_key: str | None = None
     proxy_header: str = "X-Forwarded-User"
+    trusted_proxies: tuple[str, ...] = ()  # CIDRs whose requests may carry proxy_header
+    allow_insecure_auth: bool = False      # auth none/proxy_header on a non-loopback listen
+    cookie_secure: bool = True             # false only for plain-HTTP trials off loopback
     default_window: float = 3600.0
     max_limit: int = 1000
     export_max_rows: int = 100_000
@@ -259,6 +268,48 @@ def _encoding(value: Any) -> str:
     return value
 
 
+def is_loopback(listen: str) -> bool:
+    """Whether `listen` (HOST:PORT) binds to this machine only."""
+    host = listen.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _secret(value: Any, minimum: int, unit: str) -> str:
+    text = _string(value)
+    size = len(text.encode()) if unit == "bytes" else len(text)
+    if _PLACEHOLDER.search(text):
+        raise ValueError("is a placeholder from the examples: set a random value "
+                         "(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    if size < minimum:
+        raise ValueError(f"is {size} {unit} long, at least {minimum} are needed "
+                         "(python3 -c 'import secrets; print(secrets.token_hex(32))')")
+    return text
+
+
+def _check_url_password(url: str, key: str, problems: list[str]) -> None:
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return
+    if password and _PLACEHOLDER.search(password):
+        problems.append(f"{key}: the password is a placeholder from the examples: set the real one")
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    networks = []
+    for item in _strings(value):
+        try:
+            networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
+        except ValueError:
+            raise ValueError(f"must be IP addresses or CIDRs like 10.0.0.0/8, got {item!r}") from None
+    return tuple(networks)
+
+
 def _users(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError("must map user names to password hashes (opslog hash-password)")
@@ -361,6 +412,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
                         journal=m.get("journal", True, _bool),
                         retention=m.get("retention", None, parse_duration))
     m.finish()
+    for url in amqp.urls:
+        _check_url_password(url, "amqp.url", problems)
+    _check_url_password(mongo.uri, "mongo.uri", problems)
 
     s = root.section("shipper")
     raw_inputs = s.get("inputs", [])
@@ -401,18 +455,33 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
 
     w = root.section("webui")
     tokens = w.get("api_tokens", (), _strings)
+    for i, token in enumerate(tokens):
+        try:
+            _secret(token, MIN_API_TOKEN_CHARS, "characters")
+        except ValueError as exc:
+            w.problem(f"api_tokens[{i}]", str(exc))
     webui = WebConfig(
         listen=w.get("listen", "127.0.0.1:8080", _listen),
         auth=w.get("auth", "password", _choice(*AUTH_MODES)),
         users=w.get("users", {}, _users),
         api_tokens=tuple(t for t in tokens if t),
-        secret_key=w.get("secret_key", None, _string),
+        secret_key=w.get("secret_key", None, lambda v: _secret(v, MIN_SECRET_KEY_BYTES, "bytes")),
         proxy_header=w.get("proxy_header", "X-Forwarded-User", _string),
+        trusted_proxies=w.get("trusted_proxies", (), _networks),
+        allow_insecure_auth=w.get("allow_insecure_auth", False, _bool),
+        cookie_secure=w.get("cookie_secure", True, _bool),
         default_window=w.get("default_window", 3600.0, parse_duration),
         max_limit=w.get("max_limit", 1000, _positive_int),
         export_max_rows=w.get("export_max_rows", 100_000, _positive_int))
     if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
         w.problem("users", "auth is 'password' but no users or api_tokens are configured")
+    if webui.auth == "proxy_header" and w.data.get("trusted_proxies") is None:
+        w.problem("trusted_proxies", "is required with auth: proxy_header: the addresses (CIDRs) of the proxies "
+                  "that set the user header; requests from anywhere else get no user from it")
+    if webui.auth != "password" and not is_loopback(webui.listen) and not webui.allow_insecure_auth:
+        w.problem("allow_insecure_auth", f"auth is {webui.auth!r} and listen {webui.listen!r} is not loopback: "
+                  "opslog itself checks no password there; set allow_insecure_auth: true if only a trusted "
+                  "proxy or network can reach it")
     w.finish()
 
     log_level = root.get("log_level", "info", _choice("debug", "info", "warning", "error"))

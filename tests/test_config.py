@@ -14,6 +14,9 @@ GOOD = {
     "shipper": {"host": "web-01", "state_dir": "/tmp/x", "inputs": [{"paths": ["/var/log/*.log"], "app": "nginx"}]},
 }
 
+KEY = "3f9a1c0e5b7d2468ace13579bdf02468ace13579bdf02468ace13579bdf02468"  # like `secrets.token_hex(32)`
+TOKEN = "Zq3xV9pL0mW7sK2tR8yB5nC1"
+
 
 def problems_of(data: dict, env: dict | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
@@ -56,11 +59,11 @@ def test_regex_input_needs_a_pattern_with_named_groups():
 
 
 def test_environment_variables_expand_and_override():
-    data = {**GOOD, "webui": {"auth": "password", "api_tokens": ["${TOKEN}"], "secret_key": "${SECRET:-dev}"}}
-    env = {"TOKEN": "t0k", "OPSLOG_AMQP_URL": "amqp://u:p@rabbit-1:5672/%2F,amqp://u:p@rabbit-2:5672/%2F",
+    data = {**GOOD, "webui": {"auth": "password", "api_tokens": ["${TOKEN}"], "secret_key": "${SECRET:-" + KEY + "}"}}
+    env = {"TOKEN": TOKEN, "OPSLOG_AMQP_URL": "amqp://u:p@rabbit-1:5672/%2F,amqp://u:p@rabbit-2:5672/%2F",
            "OPSLOG_MONGO_URI": "mongodb://db-1:27017/prod"}
     cfg = parse_config(data, env)
-    assert cfg.webui.api_tokens == ("t0k",) and cfg.webui.secret_key == "dev"
+    assert cfg.webui.api_tokens == (TOKEN,) and cfg.webui.secret_key == KEY
     assert cfg.amqp.urls == ("amqp://u:p@rabbit-1:5672/%2F", "amqp://u:p@rabbit-2:5672/%2F")
     assert cfg.mongo.uri == "mongodb://db-1:27017/prod" and cfg.mongo.database == "prod"
 
@@ -93,3 +96,40 @@ def test_check_config_accepts_a_good_file(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     proc = run_opslog("check-config", config=path)
     assert proc.wait(timeout=60) == 0, proc.output()
+
+
+def test_placeholder_and_short_secrets_are_refused_with_their_key_path():
+    data = {**GOOD, "amqp": {"url": ["amqp://opslog:change-me@mq1:5672/opslog", "amqp://u:p4ss@mq2:5672/opslog"]},
+            "mongo": {"uri": "mongodb://opslog:change-me@db1:27017/opslog"},
+            "webui": {"secret_key": "change-me-to-64-hex-characters-and-more",
+                      "api_tokens": ["change-me", "a-short-token", TOKEN]}}
+    problems = problems_of(data)
+    assert [p.split(":")[0] for p in problems] == ["amqp.url", "mongo.uri", "webui.api_tokens[0]",
+                                                  "webui.api_tokens[1]", "webui.secret_key"], problems
+    assert "placeholder" in problems[2] and "13 characters long, at least 20" in problems[3]
+    short = problems_of({**GOOD, "webui": {"secret_key": "0123456789abcdef0123456789abcde", "auth": "none"}})
+    assert short == ["webui.secret_key: is 31 bytes long, at least 32 are needed "
+                     "(python3 -c 'import secrets; print(secrets.token_hex(32))')"]
+
+
+def test_proxy_header_auth_needs_trusted_proxies_as_cidrs():
+    assert problems_of({**GOOD, "webui": {"auth": "proxy_header"}})[0].startswith(
+        "webui.trusted_proxies: is required with auth: proxy_header")
+    bad = problems_of({**GOOD, "webui": {"auth": "proxy_header", "trusted_proxies": ["10.0.0.0/8", "proxy-1"]}})
+    assert bad == ["webui.trusted_proxies: must be IP addresses or CIDRs like 10.0.0.0/8, got 'proxy-1'"]
+    cfg = parse_config({**GOOD, "webui": {"auth": "proxy_header", "trusted_proxies": ["10.0.0.5", "fd00::/8"]}}, {})
+    assert cfg.webui.trusted_proxies == ("10.0.0.5/32", "fd00::/8")
+
+
+@pytest.mark.parametrize("auth", ["none", "proxy_header"])
+def test_auth_without_password_beyond_loopback_needs_allow_insecure_auth(auth):
+    web = {"auth": auth, "listen": "0.0.0.0:8080", "trusted_proxies": ["10.0.0.5"]}
+    problems = problems_of({**GOOD, "webui": web})
+    assert len(problems) == 1 and problems[0].startswith("webui.allow_insecure_auth: auth is")
+    assert parse_config({**GOOD, "webui": {**web, "allow_insecure_auth": True}}, {}).webui.allow_insecure_auth
+    assert parse_config({**GOOD, "webui": {**web, "listen": "[::1]:8080"}}, {}).webui.auth == auth
+
+
+def test_session_cookie_is_secure_unless_turned_off():
+    assert parse_config(GOOD, {}).webui.cookie_secure is True
+    assert parse_config({**GOOD, "webui": {"cookie_secure": False, "auth": "none"}}, {}).webui.cookie_secure is False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import shutil
 import stat
 import subprocess
@@ -33,11 +34,25 @@ def env_example() -> dict[str, str]:
     return values
 
 
+def real_env() -> dict[str, str]:
+    """The environment file as an operator fills it in: a random value for every secret."""
+    return {name: secrets.token_hex(32) for name in env_example()}
+
+
 @pytest.mark.parametrize("path", EXAMPLE_CONFIGS, ids=lambda p: p.name)
-def test_example_config_passes_check_config_with_the_example_environment(path, tmp_path):
-    proc = run_opslog("check-config", config=path, log_dir=tmp_path, env=env_example())
+def test_example_config_passes_check_config_once_the_secrets_are_set(path, tmp_path):
+    proc = run_opslog("check-config", config=path, log_dir=tmp_path, env=real_env())
     assert proc.wait(timeout=60) == 0, proc.output()
     assert f"{path}: OK" in proc.output()
+
+
+def test_check_config_refuses_the_placeholders_of_the_example_environment_file(tmp_path):
+    # With them, `Bearer change-me` would open the API and anyone could sign a session cookie.
+    proc = run_opslog("check-config", config=DEPLOY / "config" / "web.yaml", log_dir=tmp_path, env=env_example())
+    assert proc.wait(timeout=60) == 1, proc.output()
+    for key in ("mongo.uri: the password is a placeholder", "webui.api_tokens[0]: is a placeholder",
+                "webui.secret_key: is a placeholder"):
+        assert key in proc.output(), proc.output()
 
 
 def test_every_secret_the_example_configs_use_is_in_the_environment_file():
@@ -63,7 +78,7 @@ SAMPLES = {
 
 @pytest.mark.parametrize(("config_name", "path"), list(SAMPLES), ids=[p for _, p in SAMPLES])
 def test_example_inputs_read_time_and_level_from_a_typical_line(config_name, path):
-    config = load_config(str(DEPLOY / "config" / config_name), env=env_example())
+    config = load_config(str(DEPLOY / "config" / config_name), env=real_env())
     from shipper.backfill import input_for  # the rule `opslog import` uses: path -> input
     inp = input_for(config, path)
     assert inp is not None, f"no input of {config_name} matches {path}"
@@ -100,7 +115,7 @@ def test_units_run_opslog_as_its_own_user_with_check_config_first():
             assert f"\n{setting}\n" in text, f"{unit.name}: {setting}"
     shipper = (DEPLOY / "systemd" / "opslog-shipper.service").read_text()
     assert "SupplementaryGroups=adm" in shipper and "ReadWritePaths=/var/lib/opslog/shipper" in shipper
-    shipper_cfg = load_config(str(DEPLOY / "config" / "shipper-web.yaml"), env=env_example())
+    shipper_cfg = load_config(str(DEPLOY / "config" / "shipper-web.yaml"), env=real_env())
     assert shipper_cfg.shipper.state_dir == "/var/lib/opslog/shipper", "the one path the unit lets it write"
 
 
@@ -154,7 +169,7 @@ def test_compose_file_runs_the_pipeline_from_one_checked_config():
 
 def test_rabbitmq_definitions_declare_what_opslog_declares():
     definitions = json.loads((DEPLOY / "rabbitmq" / "definitions.json").read_text())
-    cfg = load_config(str(DEPLOY / "config" / "consumer.yaml"), env=env_example()).amqp
+    cfg = load_config(str(DEPLOY / "config" / "consumer.yaml"), env=real_env()).amqp
     assert cfg.exchange == "opslog" and cfg.urls[0].endswith("/opslog")
     queues = {q["name"]: q for q in definitions["queues"]}
     assert queues[cfg.queue]["arguments"] == queue_arguments(AmqpConfig(delivery_limit=cfg.delivery_limit), True)

@@ -6,7 +6,6 @@ metrics). `queries.Store` is the only thing that talks to MongoDB.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import signal
@@ -20,10 +19,11 @@ from werkzeug.serving import make_server
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, ops, pages
+from webui import api, auth, ops, pages, peers
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import Store, open_database
+from webui.throttle import SignInGuard
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -32,16 +32,6 @@ log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=15)
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
-
-
-def _loopback(listen: str) -> bool:
-    host = listen.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def create_app(config: Config, db: Database | None = None) -> Flask:
@@ -55,14 +45,16 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     app.config.update(
         OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(STALE_AFTER.total_seconds()),
         SESSION_COOKIE_NAME="opslog_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-        # Browsers only return Secure cookies over https; plain http is fine on loopback alone.
-        SESSION_COOKIE_SECURE=not _loopback(web.listen),
+        # Browsers send a Secure cookie over https, and over plain http to localhost/127.0.0.1 only.
+        SESSION_COOKIE_SECURE=web.cookie_secure,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12), MAX_CONTENT_LENGTH=64 * 1024,
     )
     if db is None:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
     app.extensions["opslog.store"] = Store(db)
+    app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
+    app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
     ops.Metrics().install(app)
     for blueprint in (auth.bp, api.bp, pages.bp, ops.bp):

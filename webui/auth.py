@@ -2,9 +2,16 @@
 
 Modes (`webui.auth`):
   password      users from config (name -> werkzeug hash); a signed session cookie
-                (HttpOnly, SameSite=Lax, Secure unless bound to loopback)
+                (HttpOnly, SameSite=Lax, Secure unless `webui.cookie_secure: false`).
+                A session holds its user's session version: the count of the user's
+                sign-outs (MongoDB `user_sessions`) and a digest of the user's password
+                hash, so signing out or changing the hash ends every session of the user.
+                Failed sign-ins are throttled per address and per name (`throttle`).
   proxy_header  a reverse proxy authenticates and sets `webui.proxy_header`
-                (default X-Forwarded-User); the proxy must strip it from clients
+                (default X-Forwarded-User); only requests whose peer address is in
+                `webui.trusted_proxies` are believed
+In every mode the sign-in throttle takes the client address from X-Forwarded-For
+when the peer is one of `webui.trusted_proxies`.
   none          everyone is "anonymous" (local trials only)
 In every mode `Authorization: Bearer <token>` with a token from `webui.api_tokens`
 is accepted, for scripts. State-changing requests from a session need the
@@ -13,7 +20,9 @@ session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import logging
 import secrets
 from functools import cache
 from urllib.parse import urlsplit
@@ -21,8 +30,15 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webui import peers
+from webui.queries import get_store
+from webui.throttle import HashesBusy, SignInGuard
+
+log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
 OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics"}
+# Open and never rendered with the user's name: no session lookup (a database read) for them.
+_NO_IDENTITY = OPEN_ENDPOINTS - {"auth.login"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -56,6 +72,23 @@ def _bearer_user() -> str | None:
     return None
 
 
+def _session_version(name: str) -> str:
+    """Changes when `name` signs out anywhere or gets a new password hash."""
+    stored = current_app.config["OPSLOG"].webui.users[name]
+    digest = hashlib.sha256(stored.encode()).hexdigest()[:16]
+    return f"{get_store().sign_outs(name)}:{digest}"
+
+
+def _session_user() -> str | None:
+    name = session.get("user")
+    if name not in current_app.config["OPSLOG"].webui.users:
+        return None
+    version = session.get("ver")
+    if not isinstance(version, str) or not hmac.compare_digest(version, _session_version(name)):
+        return None
+    return name
+
+
 def _current_user() -> tuple[str | None, str]:
     """(user, how): how is 'bearer', 'session', 'proxy' or 'none'."""
     user = _bearer_user()
@@ -65,14 +98,20 @@ def _current_user() -> tuple[str | None, str]:
     if web.auth == "none":
         return "anonymous", "none"
     if web.auth == "proxy_header":
+        if not peers.from_trusted_proxy():
+            return None, "proxy"
         name = request.headers.get(web.proxy_header, "").strip()
         return (name[:255] or None), "proxy"
-    name = session.get("user")
-    return (name if name in web.users else None), "session"
+    if "user" not in session:
+        return None, "session"
+    return _session_user(), "session"
 
 
 @bp.before_app_request
 def require_user():
+    if request.endpoint in _NO_IDENTITY:
+        g.user, g.auth_via = None, "none"
+        return None
     g.user, g.auth_via = _current_user()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
@@ -112,25 +151,47 @@ def login():
     web = current_app.config["OPSLOG"].webui
     if web.auth != "password":
         return redirect(url_for("pages.search"))
-    error = None
-    if request.method == "POST":
-        _check_csrf()
-        name = request.form.get("username", "")
-        stored = web.users.get(name)
-        ok = check_password_hash(stored or _dummy_hash(), request.form.get("password", ""))
-        if stored and ok:
-            session.clear()  # a fresh session (and CSRF token) on every sign-in
-            session.permanent = True
-            session["user"] = name
-            csrf_token()
-            return redirect(_safe_next(request.form.get("next")))
-        error = "Unknown user or wrong password."
-    return render_template("login.html", error=error, next=_safe_next(request.args.get("next"))), \
-        (401 if error else 200)
+    if request.method == "GET":
+        return render_template("login.html", error=None, next=_safe_next(request.args.get("next")))
+    _check_csrf()
+    name = request.form.get("username", "")[:255]
+    address = peers.client_address()
+    guard: SignInGuard = current_app.extensions["opslog.sign_in_guard"]
+    wait = guard.retry_after(address, name)
+    if wait:
+        log.warning("sign-in throttled: user %r from %s, %ds to wait", name, address, wait)
+        return _refused(f"Too many failed sign-ins; try again in {-(-wait // 60)} min.", 429, wait)
+    stored = web.users.get(name)
+    try:
+        with guard.hash_slot():
+            ok = check_password_hash(stored or _dummy_hash(), request.form.get("password", ""))
+    except HashesBusy:
+        return _refused("The server is busy signing others in; try again in a moment.", 503, 1)
+    if not (stored and ok):
+        guard.failed(address, name)
+        log.info("failed sign-in: user %r from %s", name, address)
+        return _refused("Unknown user or wrong password.", 401)
+    guard.succeeded(name)
+    session.clear()  # a fresh session (and CSRF token) on every sign-in
+    session.permanent = True
+    session["user"] = name
+    session["ver"] = _session_version(name)
+    csrf_token()
+    return redirect(_safe_next(request.form.get("next")))
+
+
+def _refused(error: str, status: int, retry_after: int | None = None):
+    response = current_app.make_response(
+        (render_template("login.html", error=error, next=_safe_next(request.form.get("next"))), status))
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if g.auth_via == "session" and g.user:
+        get_store().end_sessions(g.user)  # this browser's and every other one's
     session.clear()
     if current_app.config["OPSLOG"].webui.auth == "password":
         return redirect(url_for("auth.login"))

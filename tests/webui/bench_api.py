@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -110,7 +111,7 @@ def main() -> int:
             started = time.perf_counter()
             seed(db, args.records, args.hours, random.Random(7))
             print(f"seeding took {time.perf_counter() - started:.1f} s", file=sys.stderr)
-        app = create_app(Config(webui=WebConfig(auth="none", secret_key="bench")), db=db)
+        app = create_app(Config(webui=WebConfig(auth="none", secret_key=secrets.token_hex(32))), db=db)
         web = app.test_client()
         newest = db.logs.find_one(sort=[("ts", -1)])
         middle = db.logs.find_one({"_id": f"{args.records // 2:024x}"})

@@ -19,7 +19,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
-from webui_data import PASSWORD, TOKEN, seed_docs, sign_in
+from webui_data import PASSWORD, SECRET_KEY, TOKEN, seed_docs, sign_in
 from werkzeug.serving import make_server
 
 from common.config import Config, MongoConfig, WebConfig
@@ -60,7 +60,7 @@ def password_hash() -> str:
 def web_config(password_hash: str, mongo_uri: str, names) -> Callable[..., Config]:
     def build(**webui: Any) -> Config:
         settings = {"listen": "127.0.0.1:0", "auth": "password", "users": {"admin": password_hash},
-                    "api_tokens": (TOKEN,), "secret_key": "test-secret-key"}
+                    "api_tokens": (TOKEN,), "secret_key": SECRET_KEY}
         settings.update(webui)
         return Config(mongo=MongoConfig(uri=f"{mongo_uri.rstrip('/')}/{names.database}"), webui=WebConfig(**settings))
     return build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import signal
 import subprocess
 import sys
@@ -18,7 +19,8 @@ from common.config import Config, MongoConfig, WebConfig
 from common.logsetup import setup_logging
 from webui import serve
 setup_logging("info")
-serve(Config(mongo=MongoConfig(uri=sys.argv[1]), webui=WebConfig(listen=sys.argv[2], auth="none", secret_key="k")))
+web = WebConfig(listen=sys.argv[2], auth="none", secret_key=sys.argv[3])
+serve(Config(mongo=MongoConfig(uri=sys.argv[1]), webui=web))
 """
 
 
@@ -33,7 +35,7 @@ def _health(url: str) -> dict | None:
 def test_serve_answers_on_its_address_and_stops_cleanly_on_sigterm(mongo_uri, names):
     listen = f"127.0.0.1:{free_port()}"
     uri = f"{mongo_uri.rstrip('/')}/{names.database}"
-    process = subprocess.Popen([sys.executable, "-c", SCRIPT, uri, listen], cwd=REPO_ROOT,
+    process = subprocess.Popen([sys.executable, "-c", SCRIPT, uri, listen, secrets.token_hex(32)], cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert wait_until(lambda: _health(f"http://{listen}"), timeout=20) == {"status": "ok",

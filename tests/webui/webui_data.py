@@ -14,6 +14,7 @@ from pymongo.database import Database
 
 PASSWORD = "correct horse battery"
 TOKEN = "test-token-0123456789"
+SECRET_KEY = "5f1b0c3e9a7d42e68c0b1f2a3d4e5f60718293a4b5c6d7e8f9011223344556677"
 
 
 def doc_id(*parts: Any) -> str:

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from pymongo import ASCENDING, DESCENDING, MongoClient
+from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure
 
@@ -45,16 +45,30 @@ def _translated() -> Iterator[None]:
 
 
 class Store:
-    """Reads `logs`, `rollups` and `hosts`. One per app; thread-safe like the pymongo client."""
+    """Reads `logs`, `rollups` and `hosts`, and keeps each user's sign-out count in `user_sessions`.
+    One per app; thread-safe like the pymongo client."""
 
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time):
         self.db, self.scan_budget, self.clock = db, scan_budget, clock
         self.logs, self.rollups, self.hosts_coll = db["logs"], db["rollups"], db["hosts"]
         self.hours = HourCache(self, clock)
+        # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
+        self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
     def ping(self) -> None:
         with _translated():
             self.db.command("ping")
+
+    def sign_outs(self, user: str) -> int:
+        """How often `user` signed out: part of the version a session must carry."""
+        with _translated():
+            doc = self.user_sessions.find_one({"_id": user}, {"sign_outs": 1})
+        return int(doc["sign_outs"]) if doc else 0
+
+    def end_sessions(self, user: str) -> None:
+        """End every session of `user`, in every browser."""
+        with _translated():
+            self.user_sessions.update_one({"_id": user}, {"$inc": {"sign_outs": 1}}, upsert=True)
 
     def ensure_indexes(self) -> None:
         """The indexes the consumer creates; tests call this, the UI itself never writes."""
