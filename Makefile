@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# Test processes: two on this project's 2-core machines (most tests wait on real services).
+TEST_WORKERS ?= 2
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT    := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends
 
@@ -30,10 +32,10 @@ run: setup
 	$(VENV)/bin/opslog up $(ARGS)
 
 test: setup browser-deps
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-fast: setup
-	$(VENV)/bin/pytest -m "not slow and not browser" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not slow and not browser" $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) -m bench.run
