@@ -62,7 +62,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     if db is None:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
-    app.extensions["opslog.store"] = Store(db)
+    app.extensions["opslog.store"] = Store(db, query_timeout=web.query_timeout)
 
     ops.Metrics().install(app)
     for blueprint in (auth.bp, api.bp, pages.bp, ops.bp):
