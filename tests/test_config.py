@@ -93,3 +93,11 @@ def test_check_config_accepts_a_good_file(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     proc = run_opslog("check-config", config=path)
     assert proc.wait(timeout=60) == 0, proc.output()
+
+
+def test_webui_query_timeout_is_a_duration_within_bounds():
+    assert parse_config({**GOOD, "webui": {"auth": "none", "query_timeout": "30s"}}, {}).webui.query_timeout == 30.0
+    assert parse_config(GOOD, {}).webui.query_timeout == 10.0
+    for bad in ("0s", "10m", "soon"):
+        problems = problems_of({**GOOD, "webui": {"auth": "none", "query_timeout": bad}})
+        assert [p for p in problems if p.startswith("webui.query_timeout:")], (bad, problems)
