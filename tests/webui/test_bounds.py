@@ -7,9 +7,11 @@ a pymongo `CommandListener` records, so the tests count what the server was actu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -145,3 +147,12 @@ def test_a_read_past_the_query_timeout_is_a_503_saying_so_not_a_500(watched, see
         assert "narrow the time window" in response.get_json()["error"]
     page = web.get("/?since=30m&q=zzz")
     assert page.status_code == 503 and b"narrow the time window" in page.get_data()
+
+
+def test_the_search_page_offers_only_quick_windows_the_server_accepts(watched):
+    web, _ = watched(retention=86400.0)
+    html = web.get("/").get_data(as_text=True)
+    quick = re.search(r'<span class="quick">(.*?)</span>', html).group(1)
+    links = [unescape(href) for href in re.findall(r'href="([^"]+)"', quick)]
+    assert [link.rsplit("since=", 1)[1] for link in links] == ["15m", "1h", "24h"]
+    assert [web.get(link).status_code for link in links] == [200, 200, 200]
