@@ -202,7 +202,7 @@ def parse_cursor(args: Mapping[str, str]) -> Cursor | None:
         ts = EPOCH + timedelta(milliseconds=int(ms))
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
         raise ParamError("cursor", "is not a cursor this API returned") from None
-    if rid and not _ID.match(rid):
+    if (rid and not _ID.match(rid)) or not MIN_TIME <= ts <= MAX_TIME:
         raise ParamError("cursor", "is not a cursor this API returned")
     return Cursor(ts=ts, id=rid)
 

@@ -124,6 +124,17 @@ def test_an_unrepresentable_time_is_a_400_naming_it(watched, query, param):
         assert response.get_json()["param"] == param and response.get_json()["error"]
 
 
+@pytest.mark.parametrize("cursor", [
+    "MjUzNDAyMzAwNzk5OTk5LmFiYw",    # 253402300799999.abc: 9999-12-31T23:59:59.999Z, a step from year 10000
+    "LTYyMTM1NTk2ODAwMDAwLmFiYw",    # -62135596800000.abc: 0001-01-01
+])
+def test_a_cursor_holding_an_unrepresentable_time_is_a_400_naming_it(watched, cursor):
+    web, _ = watched()
+    for window in ("", "&since=2000-01-01T00:00:00Z&until=2000-01-02T00:00:00Z"):
+        response = web.get(f"/api/logs?cursor={cursor}{window}")
+        assert response.status_code == 400 and response.get_json()["param"] == "cursor"
+
+
 def test_every_read_the_ui_sends_carries_max_time_ms(watched, seed, now):
     seed(recent(now, 30))
     web, commands = watched()  # webui.query_timeout's default, 10 s
