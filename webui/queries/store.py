@@ -61,6 +61,10 @@ class Store:
     def _guarded(self) -> Iterator[None]:
         """One deadline for every command inside, sent as maxTimeMS; pymongo errors as opslog's."""
         try:
+            if not self.db.client.topology_description.has_readable_server(self.db.read_preference):
+                # Under a deadline pymongo spends all of it looking for a server (serverSelectionTimeoutMS
+                # no longer applies): look first, so a database that is down is a 503 as soon as before.
+                self.db.command("ping", read_preference=self.db.read_preference)
             with pymongo.timeout(self.query_timeout):
                 yield
         except ServerSelectionTimeoutError as exc:  # a timeout too, but of reaching the server
