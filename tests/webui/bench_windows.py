@@ -7,6 +7,18 @@ app in-process for windows a client could send: a 1-year window holding no recor
 a 25-year window with `q=zzz` (matches nothing), and histograms over a year. Each
 request's MongoDB commands are counted with a pymongo `CommandListener` on the
 app's own client. A request still running after `--give-up` seconds is reported as such.
+
+Figures (20,000 records over 6 h, SecantusDB 0.7.0b3, 2-core machine shared with other work):
+
+    request                               before (76912c7)                 after, --retention 10000d
+    1-year window, no record in it        28.0 s, 1,477 commands (1,466    0.01-0.04 s, 3 commands
+                                          rollups finds), 200
+    25-year window, q=zzz                 no answer after 40 s, 16,978     5-6 s, 21 commands, 200
+                                          commands sent by then
+    histogram over an empty year          400 (histograms: 92 days max)    0.3 s, 2 commands, 200
+    histogram over the last year          400                              1.4-2.4 s, 6 commands, 200
+
+Without `--retention` every one of these windows is now a 400 naming `since`, with no command sent.
 """
 
 from __future__ import annotations
