@@ -41,7 +41,7 @@ def open_database(cfg: MongoConfig) -> Database:
 
 
 class QueryTimeout(Exception):
-    """A request's reads took longer than `webui.query_timeout`; the server stopped them (maxTimeMS)."""
+    """A request's reads outlasted `webui.query_timeout`: the server stopped them (maxTimeMS) or the deadline passed."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
