@@ -128,6 +128,7 @@ class WebConfig:
     default_window: float = 3600.0
     max_limit: int = 1000
     export_max_rows: int = 100_000
+    query_timeout: float = 10.0  # seconds: maxTimeMS for every database read of one request
 
 
 @dataclass(frozen=True)
@@ -203,6 +204,13 @@ def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
     return value
+
+
+def _query_timeout(value: Any) -> float:
+    seconds = parse_duration(value)
+    if not 0.1 <= seconds <= 300:
+        raise ValueError(f"must be between 100ms and 5m, got {value!r}")
+    return seconds
 
 
 def _bool(value: Any) -> bool:
@@ -472,7 +480,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         cookie_secure=w.get("cookie_secure", True, _bool),
         default_window=w.get("default_window", 3600.0, parse_duration),
         max_limit=w.get("max_limit", 1000, _positive_int),
-        export_max_rows=w.get("export_max_rows", 100_000, _positive_int))
+        export_max_rows=w.get("export_max_rows", 100_000, _positive_int),
+        query_timeout=w.get("query_timeout", 10.0, _query_timeout))
     if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
         w.problem("users", "auth is 'password' but no users or api_tokens are configured")
     if webui.auth == "proxy_header" and w.data.get("trusted_proxies") is None:

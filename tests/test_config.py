@@ -133,3 +133,11 @@ def test_auth_without_password_beyond_loopback_needs_allow_insecure_auth(auth):
 def test_session_cookie_is_secure_unless_turned_off():
     assert parse_config(GOOD, {}).webui.cookie_secure is True
     assert parse_config({**GOOD, "webui": {"cookie_secure": False, "auth": "none"}}, {}).webui.cookie_secure is False
+
+
+def test_webui_query_timeout_is_a_duration_within_bounds():
+    assert parse_config({**GOOD, "webui": {"auth": "none", "query_timeout": "30s"}}, {}).webui.query_timeout == 30.0
+    assert parse_config(GOOD, {}).webui.query_timeout == 10.0
+    for bad in ("0s", "10m", "soon"):
+        problems = problems_of({**GOOD, "webui": {"auth": "none", "query_timeout": bad}})
+        assert [p for p in problems if p.startswith("webui.query_timeout:")], (bad, problems)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import itertools
+import logging
+from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, request, stream_with_context
+from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from webui import formats
-from webui.params import Filters, ParamError, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
-from webui.queries import bucket_for, get_store
+from webui.params import Filters, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
+from webui.queries import QueryTimeout, bucket_for, get_store
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
 DEFAULT_LIMIT = 100
 MAX_CONTEXT = 500
-MAX_HISTOGRAM_WINDOW = timedelta(days=92)
 
 
 def filters() -> Filters:
-    return parse_filters(request.args, current_app.config["OPSLOG"].webui.default_window)
+    """The request's filters; its window at most the retention (or 92 days), for every endpoint alike."""
+    config = current_app.config["OPSLOG"]
+    return parse_filters(request.args, config.webui.default_window, widest=max_window(config.mongo.retention))
 
 
 def page_limit() -> int:
@@ -49,8 +53,6 @@ def context(record_id: str):
 @bp.get("/histogram")
 def histogram():
     flt = filters()
-    if flt.until - flt.since > MAX_HISTOGRAM_WINDOW:
-        raise ParamError("since", f"a histogram covers at most {MAX_HISTOGRAM_WINDOW.days} days")
     body = get_store().histogram(flt, bucket_for(flt.until - flt.since))
     return formats.json_response(formats.json_ready(body))
 
@@ -82,6 +84,10 @@ def export():
     max_rows = current_app.config["OPSLOG"].webui.export_max_rows
     limit = parse_int(request.args, "limit", max_rows, max_rows)
     records = get_store().iter_records(flt, limit)
+    # The first page is read before the 200 goes out, so a timeout there is a clean 503; one
+    # later cuts the stream (the client sees an unterminated download, never a short "complete" one).
+    first = list(itertools.islice(records, 1))
+    records = itertools.chain(first, records)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if fmt == "csv":
         body, mimetype = formats.csv_lines(records), "text/csv; charset=utf-8"
@@ -91,3 +97,14 @@ def export():
     response.headers["Content-Disposition"] = f'attachment; filename="opslog-{stamp}.{fmt}"'
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@bp.app_errorhandler(QueryTimeout)
+def query_timeout(exc: QueryTimeout):
+    """503, not a partial answer: the reads were cut at an arbitrary point, so nothing says what was covered."""
+    log.warning("%s %s: %s", request.method, request.full_path, exc)
+    message = (f"the search took longer than {exc.seconds:g} s and was stopped; "
+               "narrow the time window or add filters (host, app, level)")
+    if request.path.startswith("/api/"):
+        return formats.json_response({"error": message, "timeout_seconds": exc.seconds}, 503)
+    return render_template("error.html", status=503, message=message), 503

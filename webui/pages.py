@@ -12,9 +12,10 @@ from urllib.parse import urlencode
 from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
 from markupsafe import Markup, escape
 
+from common.durations import parse_duration
 from common.record import LEVELS
 from webui.api import DEFAULT_LIMIT, MAX_CONTEXT, filters, page_limit
-from webui.params import LEVEL_CHOICES, Filters, ParamError, iso, parse_cursor, parse_int, parse_record_id
+from webui.params import LEVEL_CHOICES, Filters, ParamError, iso, max_window, parse_cursor, parse_int, parse_record_id
 from webui.queries import get_store
 
 bp = Blueprint("pages", __name__)
@@ -47,6 +48,12 @@ def install_filters(app: Flask) -> None:
 def _link(endpoint: str, pairs: list[tuple[str, str]], **values: str) -> str:
     query = urlencode(pairs)
     return url_for(endpoint, **values) + ("?" + query if query else "")
+
+
+def _quick_picks() -> list[tuple[str, str]]:
+    """The quick windows this server accepts: none wider than the retention (the API would answer 400)."""
+    widest = max_window(current_app.config["OPSLOG"].mongo.retention).total_seconds()
+    return [(value, label) for value, label in QUICK_PICKS if parse_duration(value) <= widest]
 
 
 def _form_state(flt: Filters | None) -> dict:
@@ -84,7 +91,8 @@ def search():
         if page is not None and page.next_cursor is not None:
             links["older"] = _link("pages.search", flt.query_args(absolute=True, cursor=page.next_cursor.encode(),
                                                                    **keep_limit))
-        links["quick"] = [(label, _link("pages.search", flt.query_args(since=value))) for value, label in QUICK_PICKS]
+        links["quick"] = [(label, _link("pages.search", flt.query_args(since=value)))
+                          for value, label in _quick_picks()]
     status = 400 if error else 200
     return render_template("search.html", flt=flt, page=page, error=error, form=_form_state(flt), links=links,
                            default_limit=DEFAULT_LIMIT, **_choices()), status

@@ -23,6 +23,11 @@ NO_LEVEL = "none"  # records whose level is unknown (field absent)
 LEVEL_CHOICES = LEVELS + (NO_LEVEL,)
 MAX_TEXT = 500
 MAX_NAME = 4096
+DEFAULT_MAX_WINDOW = timedelta(days=92)
+# Times the UI reasons about: cursors and the rollups' grid count from the Unix epoch, and a
+# window, its buckets and its cursor steps must stay far from datetime's year-9999 edge.
+MIN_TIME = EPOCH
+MAX_TIME = datetime(9000, 1, 1, tzinfo=UTC)
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -88,6 +93,11 @@ def iso(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def max_window(retention: float | None) -> timedelta:
+    """The widest window a request may ask for: the retention (older records are gone), else 92 days."""
+    return timedelta(seconds=retention) if retention else DEFAULT_MAX_WINDOW
+
+
 def parse_time(value: str, now: datetime, param: str) -> datetime:
     """`now`, a relative duration back from now (`15m`, `2h`, `7d`), or an ISO 8601 time (UTC if naive)."""
     text = value.strip()
@@ -95,16 +105,24 @@ def parse_time(value: str, now: datetime, param: str) -> datetime:
         return now
     if text and text[-1] in "smhdw" and text[0].isdigit():
         try:
-            return now - timedelta(seconds=parse_duration(text))
+            return _representable(now - timedelta(seconds=parse_duration(text)), param)
         except (ValueError, OverflowError):
-            raise ParamError(param, f"not a duration or a time: {value!r}") from None
+            raise ParamError(param, f"not a duration or a time: {value[:40]!r}") from None
     try:
         dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise ParamError(param, f"not a time (use 15m, 2h, 7d or ISO 8601, 2026-01-31T12:00:00Z): {value!r}") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        dt = dt.astimezone(UTC)  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC: OverflowError
+    except (ValueError, OverflowError):
+        raise ParamError(param, f"not a time (use 15m, 2h, 7d or ISO 8601, 2026-01-31T12:00:00Z): "
+                                f"{value[:40]!r}") from None
+    return _representable(dt, param)
+
+
+def _representable(dt: datetime, param: str) -> datetime:
+    if not MIN_TIME <= dt <= MAX_TIME:
+        raise ParamError(param, f"must be between {iso(MIN_TIME)} and {iso(MAX_TIME)}")
+    return dt
 
 
 def _name(args: Mapping[str, str], key: str, max_len: int = MAX_NAME) -> str | None:
@@ -130,19 +148,34 @@ def parse_levels(values: list[str]) -> tuple[str, ...]:
     return tuple(lv for lv in LEVEL_CHOICES if lv in levels)
 
 
-def parse_filters(args, default_window: float, now: datetime | None = None) -> Filters:
-    """`args` is a werkzeug MultiDict (request.args); the window defaults to the last `default_window` s."""
+def parse_filters(args, default_window: float, now: datetime | None = None,
+                  widest: timedelta = DEFAULT_MAX_WINDOW) -> Filters:
+    """`args` is a werkzeug MultiDict (request.args); the window defaults to the last `default_window` s.
+
+    A window wider than `widest` (see `max_window`) is refused, not cut: a silently
+    narrowed search would say "nothing found" about time it never looked at.
+    """
     now = now or datetime.now(UTC)
     until = parse_time(args["until"], now, "until") if args.get("until") else now
-    since = (parse_time(args["since"], now, "since") if args.get("since")
-             else until - timedelta(seconds=default_window))
+    if args.get("since"):
+        since = parse_time(args["since"], now, "since")
+    else:
+        since = _representable(until - min(timedelta(seconds=default_window), widest), "until")
     if since >= until:
         raise ParamError("since", "must be before until")
+    if until - since > widest:
+        raise ParamError("since", f"the window from since to until spans {_days(until - since)}, more than the "
+                                  f"{_days(widest)} this server allows (mongo.retention, or 92 days without one)")
     q = args.get("q") or None
     if q is not None and (len(q) > MAX_TEXT or "\x00" in q):
         raise ParamError("q", f"must be at most {MAX_TEXT} characters")
     return Filters(since=since, until=until, host=_name(args, "host", 255), app=_name(args, "app", 255),
                    source=_name(args, "source"), levels=parse_levels(args.getlist("level")), q=q)
+
+
+def _days(span: timedelta) -> str:
+    days, hours = span / timedelta(days=1), span / timedelta(hours=1)
+    return f"{round(days, 1):g} days" if days >= 2 else f"{round(hours, 1):g} hours"
 
 
 def parse_int(args: Mapping[str, str], key: str, default: int, maximum: int, minimum: int = 1) -> int:
@@ -169,7 +202,7 @@ def parse_cursor(args: Mapping[str, str]) -> Cursor | None:
         ts = EPOCH + timedelta(milliseconds=int(ms))
     except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
         raise ParamError("cursor", "is not a cursor this API returned") from None
-    if rid and not _ID.match(rid):
+    if (rid and not _ID.match(rid)) or not MIN_TIME <= ts <= MAX_TIME:
         raise ParamError("cursor", "is not a cursor this API returned")
     return Cursor(ts=ts, id=rid)
 

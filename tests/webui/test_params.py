@@ -60,3 +60,24 @@ def test_bad_values_name_their_parameter():
 def test_iso_is_utc_with_milliseconds_and_z():
     assert iso(NOW) == "2026-11-26T12:00:00.123Z"
     assert iso(datetime(2026, 1, 1)) == "2026-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize("args, param", [
+    ({"since": "0001-01-01T00:00:00+14:00"}, "since"),   # before year 1 once in UTC
+    ({"until": "0001-01-01T00:00:00.000001Z"}, "until"),  # the default window would start before year 1
+    ({"since": "1969-12-31T23:59:59Z"}, "since"),
+    ({"until": "9999-12-31T23:59:59Z"}, "until"),
+])
+def test_a_time_outside_what_the_ui_can_represent_names_its_parameter(args, param):
+    with pytest.raises(ParamError) as info:
+        parse_filters(MultiDict(args), 3600, NOW)
+    assert info.value.param == param
+
+
+def test_a_window_wider_than_allowed_is_refused_and_the_default_one_shrinks_to_fit():
+    with pytest.raises(ParamError) as info:
+        parse_filters(MultiDict({"since": "8d"}), 3600, NOW, widest=timedelta(days=7))
+    assert info.value.param == "since" and "7 days" in info.value.error
+    week = parse_filters(MultiDict({"since": "7d"}), 3600, NOW, widest=timedelta(days=7))
+    assert week.since == NOW - timedelta(days=7)
+    assert parse_filters(MultiDict(), 86400, NOW, widest=timedelta(hours=2)).since == NOW - timedelta(hours=2)

@@ -19,6 +19,6 @@ each read lives in the module of its concern:
 """
 
 from webui.queries.histogram import bucket_for
-from webui.queries.store import Store, get_store, open_database
+from webui.queries.store import QueryTimeout, Store, get_store, open_database
 
-__all__ = ["Store", "bucket_for", "get_store", "open_database"]
+__all__ = ["QueryTimeout", "Store", "bucket_for", "get_store", "open_database"]

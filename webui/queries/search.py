@@ -8,7 +8,8 @@ leading one; MongoDB merges both). Text and source filters are not in the
 rollups: the slice widens 4x per round until the page is full or `scan_budget`
 candidates were examined; then the page ends early with a cursor that continues
 where the scan stopped. Without any rollups in the window (a consumer that does
-not write them), the slices grow blindly, 1, 4, 16 ... minutes.
+not write them), the slices grow blindly, 1, 4, 16 ... minutes, from the newest
+record in the window (one indexed query finds it, or finds the window empty).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from webui.params import Cursor, Filters
 from webui.queries.budget import Budget
 from webui.queries.logs import RECORD_FIELDS, filter_match, to_record
 from webui.queries.rollups import SliceWalker
-from webui.queries.times import MINUTE
+from webui.queries.times import MINUTE, utc
 
 if TYPE_CHECKING:
     from webui.queries.store import Store
@@ -51,6 +52,11 @@ def newest_page(store: Store, flt: Filters, limit: int, cursor: Cursor | None, b
         target = need * 4 ** rounds if flt.text_only_in_logs else need
         a, counts = walker.plan(b, target)
         if walker.blind:
+            if blind_step == MINUTE:
+                newest = _newest_time(store, flt, blind_dim, lo, b)
+                if newest is None:
+                    break
+                b = newest
             a = max(lo, b - blind_step)
             blind_step *= 4
             docs = _slice(store, flt, a, b, blind_dim, need, cursor)
@@ -74,6 +80,15 @@ def newest_page(store: Store, flt: Filters, limit: int, cursor: Cursor | None, b
         last = out[-1]
         return Page(out, Cursor(last["ts"], last["id"]), scanned=budget.spent)
     return Page(out, None, scanned=budget.spent)
+
+
+def _newest_time(store: Store, flt: Filters, dim: str, lo: datetime, b: datetime) -> datetime | None:
+    """Just past the newest record in [lo, b) on `dim`'s index, None when there is none."""
+    lead: dict[str, Any] = {"ts": {"$gte": lo, "$lt": b}}
+    if dim != "ts":
+        lead[dim] = getattr(flt, dim)
+    newest = store.logs.find_one(lead, {"_id": 0, "ts": 1}, sort=[("ts", -1)])
+    return None if newest is None else min(b, utc(newest["ts"]) + timedelta(milliseconds=1))
 
 
 def _slice(store: Store, flt: Filters, a: datetime, b: datetime, dim: str, limit: int,

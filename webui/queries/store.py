@@ -1,7 +1,10 @@
 """`Store`, the web UI's door to MongoDB, and the one module of `webui` that talks to pymongo.
 
 Each read is done in the module of its concern; `Store` gives it the collections,
-a scan budget per request, and turns pymongo connection errors into `StoreUnavailable`.
+a scan budget per request and a deadline per request: every command inside one
+`Store` call carries `maxTimeMS` (pymongo's client-side operation timeout sends what
+is left of `query_timeout`), so no request can hold the database longer than that.
+pymongo's errors become opslog's: `StoreUnavailable` (unreachable) or `QueryTimeout`.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
+import pymongo
 from flask import current_app
 from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure
+from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
@@ -36,43 +40,65 @@ def open_database(cfg: MongoConfig) -> Database:
     return client[cfg.database]
 
 
-@contextmanager
-def _translated() -> Iterator[None]:
-    try:
-        yield
-    except ConnectionFailure as exc:
-        raise StoreUnavailable(f"database unreachable: {exc}") from exc
+class QueryTimeout(Exception):
+    """A request's reads outlasted `webui.query_timeout`: the server stopped them (maxTimeMS) or the deadline passed."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        super().__init__(f"the query took longer than {seconds:g} s (webui.query_timeout)")
 
 
 class Store:
     """Reads `logs`, `rollups` and `hosts`, and keeps each user's sign-out count in `user_sessions`.
     One per app; thread-safe like the pymongo client."""
 
-    def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time):
-        self.db, self.scan_budget, self.clock = db, scan_budget, clock
+    def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
+                 query_timeout: float = 10.0):
+        self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
         self.logs, self.rollups, self.hosts_coll = db["logs"], db["rollups"], db["hosts"]
         self.hours = HourCache(self, clock)
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
+    @contextmanager
+    def _guarded(self) -> Iterator[None]:
+        """One deadline for every command inside, sent as maxTimeMS; pymongo errors as opslog's."""
+        try:
+            if not self.db.client.topology_description.has_readable_server(self.db.read_preference):
+                # Under a deadline pymongo spends all of it looking for a server (serverSelectionTimeoutMS
+                # no longer applies): look first, so a database that is down is a 503 as soon as before.
+                self.db.command("ping", read_preference=self.db.read_preference)
+            with pymongo.timeout(self.query_timeout):
+                yield
+        except ServerSelectionTimeoutError as exc:  # a timeout too, but of reaching the server
+            raise StoreUnavailable(f"database unreachable: {exc}") from exc
+        except PyMongoError as exc:
+            # ExecutionTimeout (code 50) when the server gave up; NetworkTimeout when the
+            # deadline passed before its answer arrived (a server that checks maxTimeMS late).
+            if exc.timeout:
+                raise QueryTimeout(self.query_timeout) from exc
+            if isinstance(exc, ConnectionFailure):
+                raise StoreUnavailable(f"database unreachable: {exc}") from exc
+            raise
+
     def ping(self) -> None:
-        with _translated():
+        with self._guarded():
             self.db.command("ping")
 
     def sign_outs(self, user: str) -> int:
         """How often `user` signed out: part of the version a session must carry."""
-        with _translated():
+        with self._guarded():
             doc = self.user_sessions.find_one({"_id": user}, {"sign_outs": 1})
         return int(doc["sign_outs"]) if doc else 0
 
     def end_sessions(self, user: str) -> None:
         """End every session of `user`, in every browser."""
-        with _translated():
+        with self._guarded():
             self.user_sessions.update_one({"_id": user}, {"$inc": {"sign_outs": 1}}, upsert=True)
 
     def ensure_indexes(self) -> None:
         """The indexes the consumer creates; tests call this, the UI itself never writes."""
-        with _translated():
+        with self._guarded():
             self.logs.create_index([("ts", DESCENDING)])
             for key in ("host", "app", "level"):
                 self.logs.create_index([(key, ASCENDING), ("ts", DESCENDING)])
@@ -82,7 +108,7 @@ class Store:
     def search(self, flt: Filters, limit: int, cursor: Cursor | None = None,
                budget: int | None = None) -> Page:
         """The newest `limit` records matching `flt` (older than `cursor`), newest first."""
-        with _translated():
+        with self._guarded():
             return newest_page(self, flt, limit, cursor, Budget(budget or self.scan_budget))
 
     def iter_records(self, flt: Filters, max_rows: int, page_size: int = 1000,
@@ -98,7 +124,7 @@ class Store:
             cursor = page.next_cursor
 
     def record(self, record_id: str) -> dict[str, Any] | None:
-        with _translated():
+        with self._guarded():
             doc = self.logs.find_one({"_id": record_id}, RECORD_FIELDS)
         return to_record(doc) if doc else None
 
@@ -107,29 +133,29 @@ class Store:
         anchor = self.record(record_id)
         if anchor is None:
             return None
-        with _translated():
+        with self._guarded():
             return lines_around(self, anchor, before, after)
 
     def histogram(self, flt: Filters, bucket: timedelta, budget: int | None = None) -> dict[str, Any]:
         """Counts per bucket and level over the window; `complete` is False where the budget ran out."""
-        with _translated():
+        with self._guarded():
             return level_histogram(self, flt, bucket, Budget(budget or self.scan_budget))
 
     def hosts(self, limit: int = 2000) -> list[dict[str, Any]]:
-        with _translated():
+        with self._guarded():
             return list_hosts(self, limit)
 
     def host(self, name: str) -> dict[str, Any] | None:
-        with _translated():
+        with self._guarded():
             return find_host(self, name)
 
     def apps(self) -> list[str]:
-        with _translated():
+        with self._guarded():
             return list_apps(self)
 
     def calendar(self, host: str, days: int, budget: int | None = None) -> dict[str, Any]:
         """Records and errors per UTC day for `host` over the last `days` days."""
-        with _translated():
+        with self._guarded():
             return host_calendar(self, host, days, Budget(budget or self.scan_budget))
 
 
