@@ -51,6 +51,9 @@ import orjson
 from common.errors import PoisonMessage
 
 PAYLOAD_VERSION = 2  # what encoders write; v1 is still decoded
+# Deeper `fields` are refused (dead-lettered) whatever the publisher: MongoDB documents 100 levels,
+# SecantusDB stores past it, and the UI's encoder (orjson) writes at most 254. Our shipper keeps 20.
+MAX_FIELDS_DEPTH = 100
 LEVELS = ("debug", "info", "warning", "error", "critical")
 GROUP_FIELDS = ("host", "app", "source", "received_at")
 ROW_FIELDS = ("id", "offset", "ts", "message", "level", "fields", "parse_error")
@@ -301,7 +304,9 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
                 when = None
             if (when is not None and type(rid) is str and type(offset) is int and type(message) is str
                     and (level is None or (type(level) is str and level in _LEVELS))
-                    and (fields is None or type(fields) is dict) and (error is None or type(error) is str)):
+                    and (fields is None or (type(fields) is dict and (_SCALARS.issuperset(map(type, fields.values()))
+                                                                      or not _too_deep(fields, MAX_FIELDS_DEPTH))))
+                    and (error is None or type(error) is str)):
                 doc = {"_id": rid, "ts": when, "received_at": received_at, "host": host, "app": app,
                        "source": source, "offset": offset, "message": message}
                 if level is not None:
@@ -318,7 +323,18 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
             rejected.append((entry, exc.reason))
 
 
+def _too_deep(value: dict[str, Any] | list[Any], room: int) -> bool:
+    """True if `value` nests more than `room` levels (stops there: never recurses deeper)."""
+    if room <= 0:
+        return True
+    for item in value.values() if type(value) is dict else value:
+        if (type(item) is dict or type(item) is list) and _too_deep(item, room - 1):
+            return True
+    return False
+
+
 _ROW_LENGTH = len(ROW_FIELDS)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 _REQUIRED = {"id": str, "host": str, "app": str, "source": str, "offset": int, "message": str}
 _LEVELS = frozenset(LEVELS)
 _UTC = UTC
@@ -370,6 +386,8 @@ def to_document(entry: Any) -> dict[str, Any]:
     if fields is not None:
         if not isinstance(fields, dict):
             raise PoisonMessage("record field 'fields' must be an object")
+        if _too_deep(fields, MAX_FIELDS_DEPTH):
+            raise PoisonMessage(f"record field 'fields' nests deeper than {MAX_FIELDS_DEPTH} levels")
         doc["fields"] = fields
     else:
         doc["fields"] = {}
