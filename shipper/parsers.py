@@ -3,6 +3,8 @@
 `build_parser(cfg)` returns a pure function `str -> Parsed` for the input's
 format. That function never raises and never drops a line: a line it cannot
 read comes back with `error` set (the record's `parse_error`) and no fields.
+Fields are kept within common.fields' bounds (depth, keys, size); a line whose
+fields were bounded says so in `error`, as a truncated line does.
 
 Times become UTC epoch seconds; a time without an offset is read in the input's
 `timezone`. A busy log repeats the same second on many lines, so each parser
