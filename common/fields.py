@@ -1,6 +1,6 @@
 """Bounds on a record's parsed `fields`, so that any parsed line can be encoded and stored.
 
-A JSON line may nest 1,000 levels (orjson's parse limit), but orjson encodes
+A JSON line may nest 1,024 levels (orjson's parse limit), but orjson encodes
 at most 254, pymongo's encoder about 990, and MongoDB stores 100 documented
 (180 measured) before it refuses the document (code 15). Thousands of keys or a
 huge structure cost the database and the UI per element. So `fields` keep at

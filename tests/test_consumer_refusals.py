@@ -15,9 +15,10 @@ import pymongo
 import pytest
 
 from common.amqp import REASON_HEADER
+from common.config import load_config
 from common.errors import StoreUnavailable
 from common.services import MongoServer
-from consumer.store import PERMANENT_CODES, Message, _sort_write_errors
+from consumer.store import PERMANENT_CODES, Message, Store, _sort_write_errors
 from tests.consumer_support import bodies, dead_letters, make_records, publish, wait_attached
 from tests.helpers import queue_depth, run_opslog, stop, wait_until
 
@@ -103,3 +104,23 @@ def test_a_record_the_database_refuses_with_overflow_is_dead_lettered_alone_thro
     dead = dead_letters(amqp_url, names.dead_letter_queue)
     assert len(dead) == 1 and "code 15" in dead[0][1][REASON_HEADER]
     assert [r["id"] for r in orjson.loads(dead[0][0])["records"]] == [records[0].id]
+
+
+def test_a_server_refusing_every_insert_whole_is_retried_not_taken_for_a_batch_of_bad_records(
+        tmp_path, write_config, names, failpoint_mongo):
+    """BadValue for each command, each record alone included, says the server (a parameter it rejects)
+    is at fault, not the records: the batch is retried rather than dead-lettered."""
+    app = f"opslog-{names.database}"
+    config = load_config(str(write_config(tmp_path, mongo={
+        "uri": f"mongodb://127.0.0.1:{failpoint_mongo.port}/{names.database}?appName={app}"})))
+    store = Store(config.mongo)
+    with pymongo.MongoClient(f"mongodb://127.0.0.1:{failpoint_mongo.port}", serverSelectionTimeoutMS=5000) as client:
+        try:
+            store.init()
+            client.admin.command({"configureFailPoint": "failCommand", "mode": "alwaysOn", "data": {
+                "failCommands": ["insert"], "errorCode": 2, "appName": app}})
+            with pytest.raises(StoreUnavailable, match="every insert refused"):
+                store.write([Message("m1", [document(i, {"i": i}) for i in range(3)])])
+        finally:
+            client.admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+            store.close()

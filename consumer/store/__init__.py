@@ -76,11 +76,13 @@ class _Inserted:
     duplicate_ids: set[Any] = field(default_factory=set)
     duplicates: int = 0
     rejected: dict[Any, str] = field(default_factory=dict)
+    refused_alone: int = 0  # documents whose insert command, holding them alone, was refused whole
 
     def merge(self, other: _Inserted) -> _Inserted:
         self.duplicate_ids |= other.duplicate_ids
         self.duplicates += other.duplicates
         self.rejected.update(other.rejected)
+        self.refused_alone += other.refused_alone
         return self
 
 
@@ -158,6 +160,10 @@ class Store:
             return WriteResult()
         try:
             inserted = self._insert(docs)
+            if inserted.refused_alone == len(docs) > 1:
+                # Every document alone refused with the command itself: the server refuses inserts, not these
+                # records (a parameter it rejects): retry rather than dead-letter a whole healthy batch.
+                raise StoreUnavailable(f"every insert refused: {next(iter(inserted.rejected.values()))}")
             if inserted.rejected:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
@@ -186,7 +192,7 @@ class Store:
                 raise
             if len(docs) == 1:
                 return _Inserted(rejected={docs[0]["_id"]: f"database refused the record: code {exc.code}: "
-                                                           f"{_errmsg(exc)}"})
+                                                           f"{_errmsg(exc)}"}, refused_alone=1)
             half = len(docs) // 2
             return self._insert(docs[:half]).merge(self._insert(docs[half:]))
         except (InvalidDocument, OverflowError, RecursionError):
