@@ -51,6 +51,9 @@ import orjson
 from common.errors import PoisonMessage
 
 PAYLOAD_VERSION = 2  # what encoders write; v1 is still decoded
+# Deeper `fields` are refused (dead-lettered) whatever the publisher: MongoDB documents 100 levels,
+# SecantusDB stores past it, and the UI's encoder (orjson) writes at most 254. Our shipper keeps 20.
+MAX_FIELDS_DEPTH = 100
 LEVELS = ("debug", "info", "warning", "error", "critical")
 GROUP_FIELDS = ("host", "app", "source", "received_at")
 ROW_FIELDS = ("id", "offset", "ts", "message", "level", "fields", "parse_error")
@@ -107,8 +110,28 @@ class BatchBuilder:
         return rows
 
     def encode(self) -> bytes:
-        """The AMQP message body. A group left empty (its batch filled up just before) is not sent."""
-        return orjson.dumps({"v": PAYLOAD_VERSION, "groups": [g for g in self._groups if g["records"]]})
+        """The AMQP message body. A group left empty (its batch filled up just before) is not sent.
+
+        A record whose fields orjson cannot write (nested past 254 levels, an integer over 64
+        bits) must not cost the batch its other records: it goes raw, flagged in `parse_error`."""
+        groups = [g for g in self._groups if g["records"]]
+        try:
+            return orjson.dumps({"v": PAYLOAD_VERSION, "groups": groups})
+        except orjson.JSONEncodeError:
+            for group in groups:
+                group["records"] = [_encodable(rec) for rec in group["records"]]
+            return orjson.dumps({"v": PAYLOAD_VERSION, "groups": groups})
+
+
+def _encodable(rec: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A v2 row orjson can write: itself, or without its fields and with the reason in `parse_error`."""
+    try:
+        orjson.dumps(rec)
+        return rec
+    except orjson.JSONEncodeError as exc:
+        record_id, offset, ts, message, level, _, error = rec
+        reason = f"fields cannot be encoded ({exc}); the line is kept raw"
+        return row(record_id, offset, ts, message, level, None, f"{error}; {reason}" if error else reason)
 
 
 @dataclass(slots=True)
@@ -156,9 +179,34 @@ def encode_batch(records: Sequence[Record], version: int = PAYLOAD_VERSION) -> b
 
 
 def encode_rejected(rejected: Sequence[tuple[Any, str]]) -> bytes:
-    """The dead-letter body for (v1 entry, reason) pairs: a v1 payload plus the `reasons`."""
-    return orjson.dumps({"v": 1, "records": [entry for entry, _ in rejected],
-                         "reasons": [reason for _, reason in rejected]}, default=str)
+    """The dead-letter body for (v1 entry, reason) pairs: a v1 payload plus the `reasons`.
+
+    An entry whose fields orjson cannot write (a hostile payload nested past 254 levels) is
+    parked without them, with why in its `parse_error`: replayed, its line is stored raw."""
+    reasons = [reason for _, reason in rejected]
+    try:
+        return orjson.dumps({"v": 1, "records": [entry for entry, _ in rejected], "reasons": reasons}, default=str)
+    except orjson.JSONEncodeError:
+        return orjson.dumps({"v": 1, "records": [_parkable(entry) for entry, _ in rejected], "reasons": reasons},
+                            default=str)
+
+
+def _parkable(entry: Any) -> Any:
+    """A v1 entry orjson can write: itself, or without its fields, or a note where it was."""
+    try:
+        orjson.dumps(entry, default=str)
+        return entry
+    except orjson.JSONEncodeError as exc:
+        why = exc
+    if isinstance(entry, dict) and "fields" in entry:
+        error, reason = entry.get("parse_error"), f"fields cannot be encoded ({why}); the line is kept raw"
+        slim = {**entry, "fields": None, "parse_error": f"{error}; {reason}" if isinstance(error, str) else reason}
+        try:
+            orjson.dumps(slim, default=str)
+            return slim
+        except orjson.JSONEncodeError:
+            pass
+    return {"unencodable": f"the record cannot be written as JSON: {why}"}
 
 
 # -- decoding --------------------------------------------------------------------
@@ -256,14 +304,16 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
                 when = None
             if (when is not None and type(rid) is str and type(offset) is int and type(message) is str
                     and (level is None or (type(level) is str and level in _LEVELS))
-                    and (fields is None or type(fields) is dict)):
+                    and (fields is None or (type(fields) is dict and (_SCALARS.issuperset(map(type, fields.values()))
+                                                                      or not _too_deep(fields, MAX_FIELDS_DEPTH))))
+                    and (error is None or type(error) is str)):
                 doc = {"_id": rid, "ts": when, "received_at": received_at, "host": host, "app": app,
                        "source": source, "offset": offset, "message": message}
                 if level is not None:
                     doc["level"] = level
                 doc["fields"] = {} if fields is None else fields
                 if error:
-                    doc["parse_error"] = str(error)
+                    doc["parse_error"] = error
                 docs.append(doc)
                 continue
         entry = _entry(group, rec)
@@ -273,7 +323,18 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
             rejected.append((entry, exc.reason))
 
 
+def _too_deep(value: dict[str, Any] | list[Any], room: int) -> bool:
+    """True if `value` nests more than `room` levels (stops there: never recurses deeper)."""
+    if room <= 0:
+        return True
+    for item in value.values() if type(value) is dict else value:
+        if (type(item) is dict or type(item) is list) and _too_deep(item, room - 1):
+            return True
+    return False
+
+
 _ROW_LENGTH = len(ROW_FIELDS)
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 _REQUIRED = {"id": str, "host": str, "app": str, "source": str, "offset": int, "message": str}
 _LEVELS = frozenset(LEVELS)
 _UTC = UTC
@@ -325,11 +386,16 @@ def to_document(entry: Any) -> dict[str, Any]:
     if fields is not None:
         if not isinstance(fields, dict):
             raise PoisonMessage("record field 'fields' must be an object")
+        if _too_deep(fields, MAX_FIELDS_DEPTH):
+            raise PoisonMessage(f"record field 'fields' nests deeper than {MAX_FIELDS_DEPTH} levels")
         doc["fields"] = fields
     else:
         doc["fields"] = {}
-    if entry.get("parse_error"):
-        doc["parse_error"] = str(entry["parse_error"])
+    error = entry.get("parse_error")
+    if error:
+        if not isinstance(error, str):  # str() of a hostile nested value could recurse too deep
+            raise PoisonMessage("record field 'parse_error' must be a string")
+        doc["parse_error"] = error
     return doc
 
 

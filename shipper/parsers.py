@@ -3,6 +3,8 @@
 `build_parser(cfg)` returns a pure function `str -> Parsed` for the input's
 format. That function never raises and never drops a line: a line it cannot
 read comes back with `error` set (the record's `parse_error`) and no fields.
+Fields are kept within common.fields' bounds (depth, keys, size); a line whose
+fields were bounded says so in `error`, as a truncated line does.
 
 Times become UTC epoch seconds; a time without an offset is read in the input's
 `timezone`. A busy log repeats the same second on many lines, so each parser
@@ -26,14 +28,15 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from common.config import InputConfig
+from common.fields import Unencodable, bound_fields, may_exceed
 from common.patterns import PatternTimeoutError, compile_pattern
 
 
 class Parsed(NamedTuple):
     ts: float | None        # event time, epoch seconds UTC; None if the line has none
     level: str | None       # one of common.record.LEVELS or None
-    fields: dict[str, Any]  # parsed named values, JSON-serialisable
-    error: str | None       # parse_error text when parsing failed; fields then {}
+    fields: dict[str, Any]  # parsed named values, JSON-serialisable, within common.fields' bounds
+    error: str | None       # parse_error text when parsing failed (fields then {}) or fields were bounded
 
 
 Parser = Callable[[str], Parsed]
@@ -397,7 +400,22 @@ def build_parser(cfg: InputConfig, *, clock: Callable[[], float] = time.time) ->
 
     def parse_line(line: str) -> Parsed:
         try:
-            return parse(line)
+            parsed = parse(line)
+            if parsed.fields and may_exceed(line):
+                return _bounded(parsed, len(line))
+            return parsed
         except Exception as exc:  # noqa: BLE001 - a parser bug must cost a line its fields, never the line
             return Parsed(None, None, {}, f"{cfg.format} parser failed: {type(exc).__name__}: {exc}")
     return parse_line
+
+
+def _bounded(parsed: Parsed, text_size: int) -> Parsed:
+    """`parsed` with its fields within common.fields' bounds, flagged in `error` when they were
+    not; fields that cannot be kept at all leave the line raw (its time and level stay)."""
+    try:
+        fields, note = bound_fields(parsed.fields, text_size)
+    except Unencodable as exc:
+        return parsed._replace(fields={}, error=f"fields cannot be stored ({exc}); the line is kept raw")
+    if note is None:
+        return parsed
+    return parsed._replace(fields=fields, error=f"{parsed.error}; {note}" if parsed.error else note)

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
 
 from common.errors import PoisonMessage
 from common.record import (
+    BatchBuilder,
     Record,
     decode_batch,
     decode_documents,
     encode_batch,
     encode_rejected,
     record_id,
+    row,
     to_document,
     to_entry,
 )
@@ -186,3 +189,20 @@ def test_rejected_records_make_a_payload_that_can_be_published_again():
 def test_a_refused_document_goes_back_to_its_entry():
     doc = decode_documents(encode_batch(RECORDS[:1]))[0][0]
     assert to_document(to_entry({**doc, "batch": "m1"})) == doc
+
+
+def test_a_record_orjson_cannot_write_goes_raw_and_flagged_without_costing_its_batch():
+    deep: Any = 0
+    for _ in range(300):
+        deep = [deep]
+    builder = BatchBuilder()
+    rows = builder.group("web-01", "api", "/var/log/api.log", 1795660000.0)
+    rows.append(row("a", 0, None, "before", "info", {"n": 1}, None))
+    rows.append(row("b", 7, None, "deep", "error", {"a": deep}, None))
+    rows.append(row("c", 12, None, "huge", None, {"n": 2**64}, "bad line"))
+    rows.append(row("d", 20, None, "after", None, {"n": 2}, None))
+    entries = {e["id"]: e for e in decode_batch(builder.encode())}
+    assert entries["a"]["fields"] == {"n": 1} and entries["d"]["fields"] == {"n": 2}
+    assert "fields" not in entries["b"] and entries["b"]["message"] == "deep" and entries["b"]["level"] == "error"
+    assert "Recursion limit" in entries["b"]["parse_error"] and "kept raw" in entries["b"]["parse_error"]
+    assert entries["c"]["parse_error"].startswith("bad line; fields cannot be encoded")

@@ -14,8 +14,10 @@ failure, or storing a redelivered message again, changes nothing:
 
 pymongo errors are translated here: connection trouble, no primary, timeouts
 and write-concern failures are StoreUnavailable (retry); a document the server
-or the BSON encoder will never take (too large, an integer over 64 bits, a NUL
-in a key, fails validation) is reported back as rejected, for the dead-letter queue.
+or the BSON encoder will never take (too large, nested too deep, an integer over
+64 bits, a NUL in a key, fails validation: `PERMANENT_CODES`) is reported back
+as rejected, for the dead-letter queue, and only that document: a whole command
+refused because of one document is halved until it is found.
 """
 
 from __future__ import annotations
@@ -41,8 +43,15 @@ from consumer.store.writes import DUPLICATE_KEY, write_command
 log = logging.getLogger(__name__)
 
 DUPLICATE_LOOKUP_CHUNK = 500
-# Write errors that retrying can never fix: the document goes to the dead-letter queue.
-PERMANENT_CODES = {2, 52, 55, 121, 10334, 17280, 17419}
+# Write errors that retrying can never fix: the document goes to the dead-letter queue. From MongoDB's
+# error_codes.yml: BadValue, Overflow (nested past the storage depth), InvalidBSON, DollarPrefixedFieldName,
+# InvalidIdField, InvalidDBRef, EmptyFieldName, DottedFieldName (older servers), DocumentValidationFailure,
+# BSONObjectTooLarge, KeyTooLong (an index key over 1 KiB, before 4.2), and 17419 (document grew past 16 MiB).
+PERMANENT_CODES = {2, 15, 22, 52, 53, 55, 56, 57, 121, 10334, 17280, 17419}
+# Refusals of a whole insert command that one of its documents causes: a real MongoDB validates the
+# command's BSON first (200 levels at most: code 15), SecantusDB fails to decode it (BadValue). Halving
+# the command finds the document(s), as for DocumentTooLarge.
+COMMAND_DOCUMENT_CODES = {2, 15, 22, 10334}
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 GUARD_TRIM_EVERY = 300.0  # seconds between trims of idle rollups' guard lists
 
@@ -67,11 +76,13 @@ class _Inserted:
     duplicate_ids: set[Any] = field(default_factory=set)
     duplicates: int = 0
     rejected: dict[Any, str] = field(default_factory=dict)
+    refused_alone: int = 0  # documents whose insert command, holding them alone, was refused whole
 
     def merge(self, other: _Inserted) -> _Inserted:
         self.duplicate_ids |= other.duplicate_ids
         self.duplicates += other.duplicates
         self.rejected.update(other.rejected)
+        self.refused_alone += other.refused_alone
         return self
 
 
@@ -149,6 +160,10 @@ class Store:
             return WriteResult()
         try:
             inserted = self._insert(docs)
+            if inserted.refused_alone == len(docs) > 1:
+                # Every document alone refused with the command itself: the server refuses inserts, not these
+                # records (a parameter it rejects): retry rather than dead-letter a whole healthy batch.
+                raise StoreUnavailable(f"every insert refused: {next(iter(inserted.rejected.values()))}")
             if inserted.rejected:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
@@ -172,8 +187,17 @@ class Store:
                 return _Inserted(rejected={docs[0]["_id"]: f"record is too large to store: {exc}"})
             half = len(docs) // 2
             return self._insert(docs[:half]).merge(self._insert(docs[half:]))
-        except (InvalidDocument, OverflowError):
-            # The encoder refused a document before anything was sent: find it, store the rest.
+        except OperationFailure as exc:
+            if exc.code not in COMMAND_DOCUMENT_CODES:
+                raise
+            if len(docs) == 1:
+                return _Inserted(rejected={docs[0]["_id"]: f"database refused the record: code {exc.code}: "
+                                                           f"{_errmsg(exc)}"}, refused_alone=1)
+            half = len(docs) // 2
+            return self._insert(docs[:half]).merge(self._insert(docs[half:]))
+        except (InvalidDocument, OverflowError, RecursionError):
+            # The encoder refused a document before anything was sent (RecursionError: nested past
+            # about 990 levels, which JSON payloads reach): find it, store the rest.
             unencodable = _unencodable(docs)
             if not unencodable:
                 raise
@@ -233,12 +257,16 @@ def _unencodable(docs: Iterable[dict[str, Any]]) -> dict[Any, str]:
     for doc in docs:
         try:
             size = len(bson.encode(doc))
-        except (InvalidDocument, OverflowError) as exc:
-            bad[doc["_id"]] = f"record cannot be stored as BSON: {exc}"
+        except (InvalidDocument, OverflowError, RecursionError) as exc:
+            bad[doc["_id"]] = f"record cannot be stored as BSON: {type(exc).__name__}: {exc}"
             continue
         if size > MAX_DOCUMENT_BYTES:
             bad[doc["_id"]] = f"record is {size} bytes as BSON, over MongoDB's {MAX_DOCUMENT_BYTES}"
     return bad
+
+
+def _errmsg(exc: OperationFailure) -> str:
+    return str((exc.details or {}).get("errmsg") or exc)
 
 
 def _translate(exc: PyMongoError) -> StoreUnavailable:
