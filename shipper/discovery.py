@@ -27,7 +27,6 @@ import os
 import stat as stat_mod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from common.config import InputConfig
 
@@ -66,7 +65,6 @@ def _part_matches(name: str, part: str) -> bool:
     return fnmatch.fnmatchcase(name, part)
 
 
-@lru_cache(maxsize=1024)
 def _parts_match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
     """Whether path components `names` match glob components `parts` (`**`: any number of
     directories, or, last, any files below)."""

@@ -81,6 +81,8 @@ class Files:
             for found in discovery.found:
                 path, st = found.path, found.st
                 key = file_key(st)
+                if key in seen:
+                    continue  # another input reads it already, under the name it found first
                 seen.add(key)
                 tracked = self.tracked.get(key)
                 if tracked is not None:

@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from common.config import ConfigError, InputConfig, parse_config
+from common.config import ConfigError, InputConfig, ShipperConfig, parse_config
 from shipper.discovery import Finder
+from shipper.files import Files, Input
+from shipper.registry import UNSEEN_TTL, Registry
+from shipper.tailer import file_key
 from tests.helpers import run_opslog, wait_until
 from tests.shipper_support import QueueReader, append, numbered, running_shipper, shipper_config
 
@@ -180,3 +183,23 @@ def test_import_takes_a_file_named_twice_once_and_refuses_a_symlink(tmp_path, wr
     proc = run_opslog("import", str(old / "app.log.1"), str(old / "app.log.2"), config=config)
     assert proc.wait(timeout=60) == 0, proc.output()
     assert "imported 10 records from 1 file(s)" in proc.output()
+
+
+def test_a_walk_cut_at_its_bound_says_so_and_files_it_did_not_reach_keep_their_offsets(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for n in range(20):
+        append(logs / f"{n:02d}.log", [f"line {n}"])
+    cfg = InputConfig(paths=(str(logs / "*.log"),), app="b")
+    walk = Finder(cfg, max_entries=5).find()
+    assert not walk.complete and len(walk.found) < 20
+
+    registry = Registry(str(tmp_path / "state"))
+    far = os.stat(logs / "19.log")
+    registry.confirm(file_key(far), str(logs / "19.log"), "f" * 16, far.st_size)
+    registry.entries[file_key(far)].updated -= 2 * UNSEEN_TTL  # long unseen: a complete scan would drop it
+    files = Files(ShipperConfig(inputs=(cfg,)), registry, [Input(cfg)])
+    files.inputs[0].finder.max_entries = 5
+    files.scan(first_start=False)
+    assert registry.get(file_key(far)) is not None, "a file the walk did not reach is not taken for deleted"
+    files.close()
