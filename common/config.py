@@ -83,6 +83,7 @@ class InputConfig:
     max_line_bytes: int = 1 << 20
     ignore_older: float | None = None
     close_inactive: float = 300.0
+    follow_symlinks: bool = False  # symlinks to files the paths match anyway; see README
 
 
 @dataclass(frozen=True)
@@ -375,6 +376,7 @@ def _input(data: Any, path: str, problems: list[str]) -> InputConfig | None:
         max_line_bytes=s.get("max_line_bytes", 1 << 20, parse_size),
         ignore_older=s.get("ignore_older", None, parse_duration),
         close_inactive=s.get("close_inactive", 300.0, parse_duration),
+        follow_symlinks=s.get("follow_symlinks", False, _bool),
     )
     s.finish()
     return cfg

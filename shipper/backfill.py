@@ -21,19 +21,21 @@ may be stored a second time under another id.
 
 from __future__ import annotations
 
+import errno
 import fnmatch
 import gzip
 import logging
 import os
 import re
 import shutil
+import stat as stat_mod
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential, wait_random
 
@@ -43,7 +45,7 @@ from common.errors import BrokerUnavailable, OpslogError
 from common.record import BatchBuilder, IdHasher, row
 from shipper.multiline import Multiline
 from shipper.parsers import Parser, build_parser
-from shipper.tailer import Line, TailedFile
+from shipper.tailer import Line, TailedFile, open_regular
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class ImportFile:
     path: str
     input: InputConfig
     size: int  # bytes to read: uncompressed (as gzip records it) for a .gz file
+    real: str = ""  # where to read it, when `path` is a symlink its input follows
 
     @property
     def compressed(self) -> bool:
@@ -81,28 +84,52 @@ def plan(config: Config, paths: list[str], app: str | None = None, fmt: str | No
     With `app`, every file is read as that app in `fmt` (default plain).
     Otherwise each file takes the first shipper input whose globs match its
     path, with a rotation suffix (`.1`, `-20240131`, `.gz`) removed if need be.
-    Raises BackfillError naming every file that cannot be imported."""
+    Raises BackfillError naming every file that cannot be imported.
+
+    The shipper's rules hold (shipper.discovery): a symlink is taken only when its
+    input says `follow_symlinks` and its real path takes the same input, only
+    regular files are read, and a file named twice (hard links) is imported once."""
     problems: list[str] = []
     files: list[ImportFile] = []
+    seen: dict[tuple[int, int], str] = {}
     for given in paths:
         path = os.path.abspath(given)
-        if not os.path.isfile(path):
-            problems.append(f"{given}: not a readable regular file")
-            continue
+        try:
+            st = os.lstat(path)
+        except OSError:
+            st = None
         if app is not None:
             inp: InputConfig | None = InputConfig(paths=(path,), app=app, format=fmt or "plain")
         else:
             inp = input_for(config, path)
+        real = ""
+        if st is not None and stat_mod.S_ISLNK(st.st_mode):
+            real = os.path.realpath(path)
+            if inp is None or not inp.follow_symlinks or input_for(config, real) is not inp:
+                problems.append(f"{given}: a symlink, and no input with follow_symlinks matches both it and "
+                                f"its target {real}; name the target itself")
+                continue
+            try:
+                st = os.lstat(real)
+            except OSError:
+                st = None
+        if st is None or not stat_mod.S_ISREG(st.st_mode):
+            problems.append(f"{given}: not a readable regular file")
+            continue
         if inp is None:
             problems.append(f"{given}: no shipper input of the config matches it; name one with --app "
                             "(and --format)")
             continue
+        if (st.st_dev, st.st_ino) in seen:
+            log.info("%s is the same file as %s: imported once", given, seen[st.st_dev, st.st_ino])
+            continue
+        seen[st.st_dev, st.st_ino] = given
         try:
-            size = _gzip_size(path) if path.endswith(".gz") else os.path.getsize(path)
+            size = _gzip_size(real or path) if path.endswith(".gz") else st.st_size
         except OSError as exc:
             problems.append(f"{given}: cannot read: {exc.strerror or exc}")
             continue
-        files.append(ImportFile(path, inp, size))
+        files.append(ImportFile(path, inp, size, real))
     if problems:
         raise BackfillError(problems)
     return files
@@ -122,20 +149,29 @@ def input_for(config: Config, path: str) -> InputConfig | None:
 
 def _gzip_size(path: str) -> int:
     """The uncompressed size gzip records in its trailer (modulo 4 GiB): good enough for an ETA."""
-    with open(path, "rb") as fh:
+    with _open_regular(path) as fh:
         fh.seek(-4, os.SEEK_END)
         return int.from_bytes(fh.read(4), "little")
+
+
+def _open_regular(path: str) -> BinaryIO:
+    """`path` opened as the tailer opens files: no symlink, no FIFO (which would block)."""
+    fd = open_regular(path)
+    if fd is None:
+        raise OSError(errno.EINVAL, "not a regular file (or a symlink)", path)
+    return os.fdopen(fd, "rb")
 
 
 @contextmanager
 def _readable(file: ImportFile, workdir: str) -> Iterator[str]:
     """A plain file with the content of `file`: itself, or its decompressed copy."""
     if not file.compressed:
-        yield file.path
+        yield file.real or file.path
         return
     fd, temp = tempfile.mkstemp(prefix="opslog-import-", dir=workdir)
     try:
-        with gzip.open(file.path, "rb") as src, os.fdopen(fd, "wb") as dst:
+        with _open_regular(file.real or file.path) as raw, gzip.GzipFile(fileobj=raw, mode="rb") as src, \
+                os.fdopen(fd, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
         yield temp
     finally:

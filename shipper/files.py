@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from common.config import InputConfig, ShipperConfig
+from shipper.discovery import Finder, Found
 from shipper.multiline import Multiline
 from shipper.parsers import Parser, build_parser
 from shipper.registry import Registry
 from shipper.tailer import TailedFile, file_key
-from shipper.watcher import matching_files
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,11 @@ log = logging.getLogger(__name__)
 class Input:
     cfg: InputConfig
     parse: Parser = field(init=False)
+    finder: Finder = field(init=False)
 
     def __post_init__(self) -> None:
         self.parse = build_parser(self.cfg)
+        self.finder = Finder(self.cfg)
 
 
 @dataclass
@@ -72,13 +74,15 @@ class Files:
         """Open the files to read, and report what changed about the tracked ones."""
         now = time.time()
         seen: set[str] = set()
+        complete = True
         for inp in self.inputs:
-            for path in matching_files(inp.cfg):
-                try:
-                    st = os.stat(path)
-                except OSError:
-                    continue
+            discovery = inp.finder.find()
+            complete = complete and discovery.complete
+            for found in discovery.found:
+                path, st = found.path, found.st
                 key = file_key(st)
+                if key in seen:
+                    continue  # another input reads it already, under the name it found first
                 seen.add(key)
                 tracked = self.tracked.get(key)
                 if tracked is not None:
@@ -89,10 +93,11 @@ class Files:
                     continue  # released earlier and nothing new since
                 if inp.cfg.ignore_older and now - st.st_mtime > inp.cfg.ignore_older:
                     if entry is None:
-                        self._skip_old(path, inp)
+                        self._skip_old(found, inp)
                     continue
-                self._open(path, inp, first_start)
-        self.registry.prune(seen | set(self.tracked))
+                self._open(found, inp, first_start)
+        if complete:  # a walk cut short did not see every file: their offsets must stay
+            self.registry.prune(seen | set(self.tracked))
         findings = []
         for key, tracked in list(self.tracked.items()):
             finding = self._check(key, tracked)
@@ -100,14 +105,15 @@ class Files:
                 findings.append((tracked, finding))
         return findings
 
-    def _open(self, path: str, inp: Input, first_start: bool) -> None:
+    def _open(self, found: Found, inp: Input, first_start: bool) -> None:
+        path = found.path
         if len(self.tracked) >= self.cfg.max_open_files:
             if not self._warned_cap:
                 log.warning("max_open_files (%d) reached; %s waits until a file is released",
                             self.cfg.max_open_files, path)
                 self._warned_cap = True
             return
-        file = TailedFile.open(path, inp.cfg.max_line_bytes)
+        file = TailedFile.open(path, inp.cfg.max_line_bytes, found.real, found.root)
         if file is None or file.key in self.tracked:
             if file is not None:
                 file.close()
@@ -142,9 +148,10 @@ class Files:
             return file.size, "start_at: end"
         return 0, "new file"
 
-    def _skip_old(self, path: str, inp: Input) -> None:
+    def _skip_old(self, found: Found, inp: Input) -> None:
         """Register an old file at its end: `ignore_older` skips what it holds, not what comes later."""
-        file = TailedFile.open(path, inp.cfg.max_line_bytes)
+        path = found.path
+        file = TailedFile.open(path, inp.cfg.max_line_bytes, found.real, found.root)
         if file is None:
             return
         try:
@@ -158,7 +165,8 @@ class Files:
         file = tracked.file
         st = file.stat()
         try:
-            at_path = os.stat(file.path)
+            # without follow_symlinks, a symlink put where the file was does not name it
+            at_path = os.stat(file.path) if tracked.input.cfg.follow_symlinks else os.lstat(file.path)
         except OSError:
             at_path = None
         file.orphaned = at_path is None or file_key(at_path) != key

@@ -65,6 +65,47 @@ def tail_hash(fd: int, offset: int) -> str | None:
     return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
+def open_regular(path: str, root: str | None = None) -> int | None:
+    """A read-only descriptor on `path` if it is a regular file reached without a symlink, else None.
+
+    O_NOFOLLOW refuses a symlink as the last component, O_NONBLOCK keeps a FIFO swapped
+    in under a watched name from blocking the open (no writer needed), and the type is
+    checked on the descriptor itself, so a swap after any check cannot slip through.
+    O_NOFOLLOW guards the last component only: with `root`, every directory below it
+    is opened in turn with O_NOFOLLOW too, so a directory swapped for a symlink (to
+    /etc, say) is refused as well. `root` itself is resolved as any path."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        if root is None:
+            fd = os.open(path, flags)
+        else:
+            rel = os.path.relpath(path, root).split(os.sep)
+            if os.pardir in rel:
+                return None
+            fd = _open_beneath(root, rel, flags)
+    except OSError:
+        return None
+    try:
+        if stat_mod.S_ISREG(os.fstat(fd).st_mode):
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _open_beneath(root: str, rel: list[str], flags: int) -> int:
+    directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for name in rel[:-1]:
+            inner = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
+            os.close(directory)
+            directory = inner
+        return os.open(rel[-1], flags, dir_fd=directory)
+    finally:
+        os.close(directory)
+
+
 class TailedFile:
     def __init__(self, path: str, fd: int, st: os.stat_result, fp: str, offset: int, max_line_bytes: int):
         self.path = path
@@ -81,15 +122,16 @@ class TailedFile:
         self.last_growth = time.monotonic()
 
     @classmethod
-    def open(cls, path: str, max_line_bytes: int) -> TailedFile | None:
-        """Open `path` if it is a regular file with a complete first line; else None (try later)."""
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
+    def open(cls, path: str, max_line_bytes: int, real: str | None = None,
+             root: str | None = None) -> TailedFile | None:
+        """Open `path` (read from `real` when it is a followed symlink's target) if it is a regular
+        file with a complete first line; else None (try later). See `open_regular` for `root`."""
+        fd = open_regular(real or path, root)
+        if fd is None:
             return None
         try:
             st = os.fstat(fd)
-            fp = fingerprint(fd) if stat_mod.S_ISREG(st.st_mode) else None
+            fp = fingerprint(fd)
         except OSError:
             fp = None
         if fp is None:

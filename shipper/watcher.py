@@ -1,6 +1,6 @@
 """Finding the files the inputs name, and noticing when that set may have changed.
 
-`matching_files` expands globs (with `**`) minus `exclude` globs. A full scan
+`matching_files` expands globs (with `**`) minus `exclude` globs (shipper.discovery). A full scan
 runs every `scan_interval`; between scans a watcher says when one is due
 sooner. `InotifyWatcher` watches the directories the globs can match in (the
 fixed part of each pattern, and below it when a directory part has wildcards),
@@ -13,7 +13,6 @@ finds everything.
 
 from __future__ import annotations
 
-import fnmatch
 import glob
 import logging
 import os
@@ -22,21 +21,15 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from common.config import InputConfig
+from shipper.discovery import Finder
 
 log = logging.getLogger(__name__)
 
 
 def matching_files(cfg: InputConfig) -> list[str]:
-    """Absolute paths of the regular files matched by `cfg.paths` and not by `cfg.exclude`."""
-    found: set[str] = set()
-    for pattern in cfg.paths:
-        for path in glob.iglob(os.path.expanduser(pattern), recursive=True):
-            if os.path.isfile(path):
-                found.add(os.path.abspath(path))
-    if cfg.exclude:
-        found = {p for p in found if not any(fnmatch.fnmatch(p, ex) or fnmatch.fnmatch(os.path.basename(p), ex)
-                                             for ex in cfg.exclude)}
-    return sorted(found)
+    """The names of the regular files `cfg` reads (see shipper.discovery: no symlink followed
+    unless `follow_symlinks`, one name per file)."""
+    return [found.path for found in Finder(cfg).find().found]
 
 
 class Watcher(Protocol):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from shipper.tailer import TailedFile, fingerprint
 
 
@@ -70,3 +72,23 @@ def test_fingerprint_waits_for_a_complete_first_line_and_then_stays_put(tmp_path
     with open(path, "ab") as fh:
         fh.write(b"more\n" * 100)
     assert fingerprint(tailed.fd) == before
+
+
+def test_only_a_regular_file_reached_without_a_symlink_is_opened(tmp_path):
+    """O_NOFOLLOW guards the last component; below `root` each directory is opened without
+    following too, so a directory swapped for a symlink after the walk is refused."""
+    secret = tmp_path / "etc" / "secret.log"
+    secret.parent.mkdir()
+    secret.write_bytes(b"password=hunter2\n")
+    logs = tmp_path / "logs"
+    (logs / "app").mkdir(parents=True)
+    (logs / "app" / "ok.log").write_bytes(b"fine\n")
+    (logs / "link.log").symlink_to(secret)
+    (logs / "swapped").symlink_to(secret.parent, target_is_directory=True)
+    os.mkfifo(logs / "pipe.log")
+    assert open_file(logs / "app" / "ok.log").fingerprint is not None
+    assert TailedFile.open(str(logs / "app" / "ok.log"), 1000, root=str(logs)) is not None
+    assert TailedFile.open(str(logs / "link.log"), 1000) is None
+    assert TailedFile.open(str(logs / "pipe.log"), 1000) is None, "a FIFO is refused, and without blocking"
+    assert os.path.exists(logs / "swapped" / "secret.log")
+    assert TailedFile.open(str(logs / "swapped" / "secret.log"), 1000, root=str(logs)) is None
