@@ -290,7 +290,8 @@ class Importer:
             if line.truncated:
                 error = f"line longer than max_line_bytes ({inp.max_line_bytes}); truncated" + (
                     f"; {error}" if error else "")
-            rows.append(row(record_id(line.offset, line.raw), line.offset, parsed.ts, message, parsed.level,
+            text = message if parsed.message is None else parsed.message
+            rows.append(row(record_id(line.offset, line.raw), line.offset, parsed.ts, text, parsed.level,
                             parsed.fields, error))
             self._batch_bytes += len(line.raw) + RECORD_OVERHEAD
             if len(self._batch) >= self.cfg.batch_max_records or self._batch_bytes >= self.cfg.batch_max_bytes:
