@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from common.config import InputConfig
+from shipper import logfmt
 from shipper.logfmt import LogfmtError, split_pairs
 from shipper.parsers import Parsed, build_parser
 
@@ -80,3 +83,16 @@ def test_a_long_line_of_unclosed_quotes_is_refused_in_linear_time() -> None:
     # the pattern must not backtrack over every way to split the line: this returns at once
     result = parse('a="' + '\\"x' * 200_000)
     assert result.error
+
+
+@pytest.mark.parametrize("line", [
+    'ts=2026-11-30T10:00:00Z level=info msg="a b" path="/x?a=1&b=2" n=3 ok',
+    'a="" b= c  d="x y"', 'k="v"w', '"x"=1', 'a=1 "', 'a= "x"', 'a="x" "y"', "a=1 b==2", 'a=1\tb="tab\there"',
+])
+def test_lines_without_backslashes_split_the_same_on_the_fast_path_as_through_the_full_pattern(line: str) -> None:
+    def outcome(split: Callable[[str], dict[str, Any]]) -> dict[str, Any] | str:
+        try:
+            return split(line)
+        except LogfmtError:
+            return "refused"
+    assert outcome(logfmt._split_quotes) == outcome(logfmt._split_escaped)
