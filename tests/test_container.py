@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from common.config import InputConfig
+from common.config import InputConfig, parse_config
+from common.errors import ConfigError
 from shipper.container import ContainerFrames, Frame, decode_cri, decode_docker, k8s_metadata, parse_time
 from shipper.tailer import Line
 
@@ -129,3 +131,14 @@ def test_records_get_the_stream_and_the_pod_s_names_and_the_app_defaults_to_the_
     assert frames(app="web").app == "web"
     plain = frames("docker", path="/var/lib/docker/containers/abc/abc-json.log")
     assert (plain.app, plain.fields(Frame(None, "stdout", None), {})) == ("docker", {"stream": "stdout"})
+
+
+def test_a_container_input_needs_no_app_always_skips_gz_and_other_inputs_still_need_an_app() -> None:
+    def inputs(*given: dict[str, Any]) -> tuple[InputConfig, ...]:
+        return parse_config({"shipper": {"inputs": list(given)}}).shipper.inputs
+
+    cri_input, docker_input = inputs({"paths": ["/var/log/pods/*/*/*.log"], "format": "cri"},
+                                     {"paths": ["/d/*.log"], "format": "docker", "exclude": ["*.tmp"]})
+    assert (cri_input.app, cri_input.exclude, docker_input.exclude) == ("", ("*.gz",), ("*.tmp", "*.gz"))
+    with pytest.raises(ConfigError, match=r"shipper.inputs\[0\].app: is required"):
+        inputs({"paths": ["/x.log"], "format": "logfmt"})
