@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 
 from tests.helpers import run_opslog, stop, wait_until
-from tests.shipper_support import QueueReader, kill9, running_shipper, shipper_config
+from tests.shipper_support import QueueReader, Received, kill9, running_shipper, shipper_config
 
 UID = "0b6c6f0e-1111-2222-3333-444455556666"
 STAMP = "2026-11-30T10:00:00.123456789Z"
@@ -116,3 +116,28 @@ def test_a_shipper_killed_between_the_parts_of_a_line_ships_it_once_whole_after_
     assert sorted(by_message) == ["after", "before", "first part, second part, last part"]
     assert len(received.by_id) == 3, "no part was shipped on its own"
     assert by_message["first part, second part, last part"]["offset"] == held_from
+
+
+def test_opslog_import_of_a_container_log_makes_the_records_the_shipper_made(tmp_path, write_config, amqp_url,
+                                                                             names):
+    log = pod_log(tmp_path, "api")
+    write(log, [cri("whole"), cri("split ", "P"), cri("line"), cri("err", stream="stderr")])
+    config = shipper_config(write_config, tmp_path, [{"paths": [str(log)], "format": "cri"}])
+
+    def records(received: Received) -> dict[str, tuple]:
+        return {i: tuple(r.get(k) for k in ("app", "offset", "ts", "message", "fields", "parse_error"))
+                for i, r in received.by_id.items()}
+
+    reader = QueueReader(amqp_url, names.queue)
+    try:
+        with running_shipper(config):
+            shipped = records(reader.wait_for(3))
+            reader.settle(0.5)
+        reader.received = Received()
+        proc = run_opslog("import", str(log), config=config)
+        assert proc.wait(timeout=120) == 0, proc.output()
+        imported = records(reader.wait_for(3))
+    finally:
+        reader.close()
+    assert imported == shipped, "the same ids, app, fields and times: an import doubles nothing"
+    assert sorted(r[3] for r in shipped.values()) == ["err", "split line", "whole"]
