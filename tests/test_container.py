@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from common.config import InputConfig, parse_config
+from common.config import InputConfig, MultilineConfig, parse_config
 from common.errors import ConfigError
 from shipper.container import ContainerFrames, Frame, decode_cri, decode_docker, k8s_metadata, parse_time
+from shipper.multiline import Multiline
 from shipper.tailer import Line
 
 T = datetime(2026, 11, 30, 10, 0, 0, tzinfo=UTC).timestamp()
@@ -142,3 +143,11 @@ def test_a_container_input_needs_no_app_always_skips_gz_and_other_inputs_still_n
     assert (cri_input.app, cri_input.exclude, docker_input.exclude) == ("", ("*.gz",), ("*.tmp", "*.gz"))
     with pytest.raises(ConfigError, match=r"shipper.inputs\[0\].app: is required"):
         inputs({"paths": ["/x.log"], "format": "logfmt"})
+
+
+def test_multiline_events_of_a_container_keep_the_frame_of_their_first_line() -> None:
+    stage = frames()
+    cfg = InputConfig(paths=("x",), app="a", format="cri", multiline=MultilineConfig(start_pattern=r"^\d"))
+    events = Multiline(cfg).feed(stage.feed(file_lines(cri("1 boom", stream="stderr"), cri("\tat x", stream="stderr"),
+                                                       cri("2 next"))))
+    assert [(e.raw, e.frame.stream) for e in events] == [(b"1 boom\n\tat x", "stderr")]
