@@ -8,6 +8,11 @@ Four formats, about 180 bytes a line, as the programs that write them do:
   (`Nov 26 02:35:00 host prog[pid]: msg`: the `<PRI>` is not kept in files).
 - `java`: logback/log4j lines starting `2025-11-26 02:35:00,123`, where errors
   carry multiline stack traces (`\\tat ...`, `Caused by: ...`, `... N more`).
+- `cri`: a container's log as containerd writes it for the kubelet
+  (`2025-11-26T02:35:00.123000000Z stdout F <logback line>`), a tenth on stderr;
+  every line whole (`F`): runtimes split only lines over 16 KiB.
+- `logfmt`: the JSON log's events as a Go service writes them
+  (`ts=... level=info logger=... msg="..." request_id=... duration_ms=... path=...`).
 
 Values come from small precomputed pools drawn in bulk with `random.Random(seed)`,
 and a timestamp is formatted once per second of log time, so a million lines
@@ -25,7 +30,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 
-FORMATS = ("nginx_combined", "json", "syslog", "java")
+FORMATS = ("nginx_combined", "json", "syslog", "java", "cri", "logfmt")
 DEFAULT_SEED = 20251126
 DEFAULT_START = 1764115200.0  # 2025-11-26T00:00:00Z: the log's first timestamp
 LINES_PER_SECOND = 250  # log time advances by 1/250 s a line
@@ -237,7 +242,45 @@ def _java_chunks(p: _Pools, n: int, start: float) -> Iterator[list[str]]:
         yield lines
 
 
-_WRITERS = {"nginx_combined": _nginx_chunks, "json": _json_chunks, "syslog": _syslog_chunks, "java": _java_chunks}
+def _cri_chunks(p: _Pools, n: int, start: float) -> Iterator[list[str]]:
+    r, clock, app = p.rng, _Clock(start, _iso_time), _Clock(start, _java_time)
+    for base in range(0, n, _CHUNK):
+        k = min(_CHUNK, n - base)
+        infos, threads = r.choices(p.java_info, k=k), r.choices(_JAVA_THREADS, k=k)
+        classes = r.choices(_JAVA_CLASSES, k=k)
+        levels = r.choices(("INFO ", "INFO ", "INFO ", "DEBUG", "WARN "), k=k)
+        streams = r.choices(("stdout", "stderr"), (9, 1), k=k)
+        lines = []
+        for j in range(k):
+            i, ms = base + j, clock.millis(base + j)
+            lines.append(f"{clock.second(i)}.{ms:03d}000000Z {streams[j]} F {app.second(i)},{ms:03d} {levels[j]} "
+                         f"[{threads[j]}] {classes[j]} - {infos[j]}\n")
+        yield lines
+
+
+def _logfmt_value(text: str) -> str:
+    return f'"{text}"' if any(c in text for c in ' ="') else text
+
+
+def _logfmt_chunks(p: _Pools, n: int, start: float) -> Iterator[list[str]]:
+    r, clock = p.rng, _Clock(start, _iso_time)
+    paths = [_logfmt_value(path) for path in p.paths]
+    for base in range(0, n, _CHUNK):
+        k = min(_CHUNK, n - base)
+        events = r.choices(_APP_EVENTS, _APP_EVENT_WEIGHTS, k=k)
+        loggers, ids, picked = r.choices(_APP_LOGGERS, k=k), r.choices(p.hexes, k=k), r.choices(paths, k=k)
+        durations = [r.randrange(1, 250000) for _ in range(k)]
+        lines = []
+        for j in range(k):
+            i = base + j
+            level, msg = events[j]
+            lines.append(f'ts={clock.second(i)}.{clock.millis(i):03d}Z level={level} logger={loggers[j]} '
+                         f'msg="{msg}" request_id={ids[j]} duration_ms={durations[j] / 100} path={picked[j]}\n')
+        yield lines
+
+
+_WRITERS = {"nginx_combined": _nginx_chunks, "json": _json_chunks, "syslog": _syslog_chunks, "java": _java_chunks,
+            "cri": _cri_chunks, "logfmt": _logfmt_chunks}
 
 
 def generate(path: str, fmt: str, lines: int, seed: int = DEFAULT_SEED, start: float = DEFAULT_START) -> dict:

@@ -39,7 +39,8 @@ STAGES = {
     "webui": "bench.webui_stage",
 }
 README_MIN_LINES = 1_000_000  # smaller runs are quick checks: they do not replace the README's table
-FILE_FORMATS = ("nginx_combined", "json", "syslog")  # what the stages read; bench.generate also makes java
+# what the stages read; bench.generate also makes java
+FILE_FORMATS = ("nginx_combined", "json", "syslog", "cri", "logfmt")
 
 
 def _version(argv: list[str]) -> str | None:
@@ -92,6 +93,9 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
         "shipper_parsed_cpu_vs_syslog_ng_parsed": (get("shipper", "nginx_combined", "cpu_s_per_mline"),
                                                    get("peer", "syslog_ng", "parsed", "cpu_s_per_mline")),
         "shipper_vs_pika_batched": (get("shipper", "plain", "lines_s"), get("limits", "pika_batched_lines_s")),
+        # issue 17's target: container logs and logfmt at least 0.8 of json
+        "shipper_cri_vs_json": (get("shipper", "cri", "lines_s"), get("shipper", "json", "lines_s")),
+        "shipper_logfmt_vs_json": (get("shipper", "logfmt", "lines_s"), get("shipper", "json", "lines_s")),
         "consumer2_vs_raw_insert": (get("consumer", "2", "docs_s"), get("limits", "db_insert_docs_s")),
         # above 1: the pipeline here cannot sustain the latency run's rate, so its backlog grows
         "e2e_latency_rate_vs_e2e_throughput": (get("e2e", "latency_ms", "rate_lines_s"), get("e2e", "lines_s")),

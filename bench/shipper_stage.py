@@ -2,7 +2,8 @@
 
 `plain` and `nginx_combined` read the nginx file syslog-ng reads (`plain` is
 the like-for-like of syslog-ng's `raw`, `nginx_combined` of its `parsed`);
-`json` reads the JSON application log. Each run is one `opslog ship` process
+`json` reads the JSON application log; `cri` a container's log as containerd
+writes it, `logfmt` the JSON log's events in logfmt. Each run is one `opslog ship` process
 with fresh state (so it starts at the beginning of the file) and its default
 batching, into opslog's own topology (quorum queue) on the private node.
 
@@ -28,7 +29,8 @@ from bench.records import BENCH_HOST
 from common.services import free_port
 
 # format of the input -> generated file it reads
-FORMATS = {"plain": "nginx_combined", "nginx_combined": "nginx_combined", "json": "json"}
+FORMATS = {"plain": "nginx_combined", "nginx_combined": "nginx_combined", "json": "json", "cri": "cri",
+           "logfmt": "logfmt"}
 EXCHANGE, QUEUE, DEAD = "opslog", "opslog.records", "opslog.dead"
 
 

@@ -22,7 +22,8 @@ import yaml
 from common.durations import parse_duration, parse_size
 from common.errors import ConfigError
 
-FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex")
+FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt", "cri", "docker")
+CONTAINER_FORMATS = ("cri", "docker")  # container runtimes' log files (shipper.container)
 AUTH_MODES = ("password", "proxy_header", "none")
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What example files ship in place of a secret (deploy/systemd/opslog.env.example says `change-me`):
@@ -363,13 +364,17 @@ def _input(data: Any, path: str, problems: list[str]) -> InputConfig | None:
         s.seen.add("multiline")
     if pattern is not None and fmt == "regex":
         _check_pattern(pattern, engine, s.key("pattern"), problems, named_groups=True)
+    container = fmt in CONTAINER_FORMATS
+    exclude = s.get("exclude", (), _strings)
+    if container and "*.gz" not in exclude:
+        exclude = (*exclude, "*.gz")  # the kubelet gzips rotated logs: never read them as text
     cfg = InputConfig(
         paths=s.get("paths", (), _strings, required=True),
-        app=s.get("app", "", _string, required=True),
+        app=s.get("app", "", _string, required=not container),  # a container log: its container's name
         format=fmt, pattern=pattern, regex_engine=engine,
         regex_timeout=s.get("regex_timeout", 0.1, parse_duration),
         timezone=s.get("timezone", "UTC", _timezone),
-        exclude=s.get("exclude", (), _strings),
+        exclude=exclude,
         multiline=ml,
         start_at=s.get("start_at", "beginning", _choice("beginning", "end")),
         encoding=s.get("encoding", "utf-8", _encoding),

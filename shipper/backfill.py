@@ -43,6 +43,7 @@ from common.amqp import Publisher
 from common.config import Config, InputConfig
 from common.errors import BrokerUnavailable, OpslogError
 from common.record import BatchBuilder, IdHasher, row
+from shipper.container import ContainerFrames, container_frames
 from shipper.multiline import Multiline
 from shipper.parsers import Parser, build_parser
 from shipper.tailer import Line, TailedFile, open_regular
@@ -291,47 +292,59 @@ class Importer:
         parse = build_parser(inp)
         record_id = IdHasher(self.host, tailed.fingerprint)
         multiline = Multiline(inp) if inp.multiline else None
+        frames = container_frames(inp, file.path)
         name = os.path.basename(file.path)
         try:
             while not self.stopping.is_set():
                 lines = tailed.read_lines()
                 if not lines:
                     break
-                self._add(file, record_id, parse, multiline.feed(lines) if multiline else lines)
+                if frames:
+                    lines = frames.feed(lines)
+                self._add(file, record_id, parse, multiline.feed(lines) if multiline else lines, frames)
                 if self.progress:
                     self.progress.update(self.result.records + len(self._batch),
                                          self._base_bytes + tailed.offset, name)
             if self.stopping.is_set():
                 raise _Stopped
             tail = [partial] if (partial := tailed.take_partial()) is not None else []
+            if frames:
+                tail = frames.feed(tail) + frames.flush()
             if multiline:
                 tail = multiline.feed(tail) + multiline.flush()
-            self._add(file, record_id, parse, tail)
+            self._add(file, record_id, parse, tail, frames)
             self.result.bytes += tailed.offset
         finally:
             tailed.close()
         self.result.files += 1
 
-    def _add(self, file: ImportFile, record_id: IdHasher, parse: Parser, lines: list[Line]) -> None:
+    def _add(self, file: ImportFile, record_id: IdHasher, parse: Parser, lines: list[Line],
+             frames: ContainerFrames | None = None) -> None:
         """Records for `lines`, exactly as Shipper._add_records makes them (same ids, same fields)."""
         if not lines:
             return
         inp = file.input
         now = time.time()
-        rows = self._batch.group(self.host, inp.app, file.path, now)
+        app = frames.app if frames else inp.app
+        rows = self._batch.group(self.host, app, file.path, now)
         for line in lines:
             message = line.raw.decode(inp.encoding, "replace")
             parsed = parse(message)
-            error = parsed.error
+            error, ts, fields = parsed.error, parsed.ts, parsed.fields
+            if frames is not None:
+                if line.frame is not None:
+                    ts = line.frame.ts if line.frame.ts is not None else ts
+                    error = line.frame.error or error
+                fields = frames.fields(line.frame, fields)
             if line.truncated:
                 error = f"line longer than max_line_bytes ({inp.max_line_bytes}); truncated" + (
                     f"; {error}" if error else "")
-            rows.append(row(record_id(line.offset, line.raw), line.offset, parsed.ts, message, parsed.level,
-                            parsed.fields, error))
+            text = message if parsed.message is None else parsed.message
+            rows.append(row(record_id(line.offset, line.raw), line.offset, ts, text, parsed.level, fields, error))
             self._batch_bytes += len(line.raw) + RECORD_OVERHEAD
             if len(self._batch) >= self.cfg.batch_max_records or self._batch_bytes >= self.cfg.batch_max_bytes:
                 self._publish()
-                rows = self._batch.group(self.host, inp.app, file.path, now)
+                rows = self._batch.group(self.host, app, file.path, now)
 
     def _publish(self) -> None:
         if not self._batch:

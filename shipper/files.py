@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from common.config import InputConfig, ShipperConfig
+from shipper.container import ContainerFrames, container_frames
 from shipper.discovery import Finder, Found
 from shipper.multiline import Multiline
 from shipper.parsers import Parser, build_parser
@@ -53,6 +54,7 @@ class Tracked:
     file: TailedFile
     input: Input
     multiline: Multiline | None = None
+    frames: ContainerFrames | None = None  # container logs: the runtime's framing and partial lines
 
 
 class Finding(Enum):
@@ -124,7 +126,8 @@ class Files:
         if start > 0:
             assert file.fingerprint is not None
             self.registry.confirm(file.key, path, file.fingerprint, start, file.tail_hash(start))
-        self.tracked[file.key] = Tracked(file, inp, Multiline(inp.cfg) if inp.cfg.multiline else None)
+        self.tracked[file.key] = Tracked(file, inp, Multiline(inp.cfg) if inp.cfg.multiline else None,
+                                         container_frames(inp.cfg, path))
         log.info("tailing %s from offset %d (%s)", path, start, why)
 
     def _start_offset(self, file: TailedFile, cfg: InputConfig, first_start: bool) -> tuple[int, str]:
@@ -198,6 +201,8 @@ class Files:
         file.fingerprint = file.current_fingerprint()
         if tracked.multiline:
             tracked.multiline.reset()
+        if tracked.frames:
+            tracked.frames.reset()
 
     def release(self, tracked: Tracked, forget: bool) -> None:
         """Close a finished file (the shipper has confirmed all of it that it will ship)."""

@@ -74,4 +74,4 @@ class Multiline:
         raw = b"\n".join(line.raw for line in lines)
         truncated = overflow is not None or any(line.truncated for line in lines) or len(raw) > self.max_bytes
         end = overflow.end if overflow is not None else lines[-1].end
-        return Line(lines[0].offset, end, raw[: self.max_bytes], truncated)
+        return Line(lines[0].offset, end, raw[: self.max_bytes], truncated, lines[0].frame)

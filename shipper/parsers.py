@@ -37,6 +37,7 @@ class Parsed(NamedTuple):
     level: str | None       # one of common.record.LEVELS or None
     fields: dict[str, Any]  # parsed named values, JSON-serialisable, within common.fields' bounds
     error: str | None       # parse_error text when parsing failed (fields then {}) or fields were bounded
+    message: str | None = None  # the record's message when the format names one (logfmt `msg`); else the line
 
 
 Parser = Callable[[str], Parsed]
@@ -381,9 +382,16 @@ def _regex(cfg: InputConfig, times: _Times) -> Parser:
     return parse_regex
 
 
+def _logfmt(cfg: InputConfig, times: _Times) -> Parser:
+    from shipper.logfmt import logfmt_parser  # it builds on this module's Parsed, times and levels
+    return logfmt_parser(Parsed, times.of_value, normalize_level)
+
+
 _FORMATS: dict[str, Callable[[InputConfig, _Times], Parser]] = {
     "plain": _plain, "json": _json, "syslog": _syslog, "nginx_combined": _nginx_combined,
-    "apache_common": _apache_common, "regex": _regex,
+    "apache_common": _apache_common, "regex": _regex, "logfmt": _logfmt,
+    # container logs: shipper.container unwraps the runtime's framing; the line inside is read as plain
+    "cri": _plain, "docker": _plain,
 }
 
 

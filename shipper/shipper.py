@@ -31,6 +31,7 @@ from common.amqp import Publisher
 from common.config import Config, load_config
 from common.errors import ConfigError
 from common.record import BatchBuilder, IdHasher, row
+from shipper.container import container_frames
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
 from shipper.multiline import Multiline
@@ -145,6 +146,8 @@ class Shipper:
             tracked.file.rewind()
             if tracked.multiline:
                 tracked.multiline.reset()
+            if tracked.frames:
+                tracked.frames.reset()
 
     def _make_watcher(self) -> Watcher:
         patterns = [p for inp in self.files.inputs for p in inp.cfg.paths]
@@ -169,9 +172,12 @@ class Shipper:
         if not self.sender.ready:
             return False
         partial = tracked.file.take_partial()
-        if partial is not None and not self._add(tracked, [partial]):
-            return False
-        if tracked.multiline and not self._add_records(tracked, tracked.multiline.flush()):
+        lines = [partial] if partial is not None else []
+        if tracked.frames:
+            lines = tracked.frames.feed(lines) + tracked.frames.flush()
+        if tracked.multiline:
+            lines = tracked.multiline.feed(lines) + tracked.multiline.flush()
+        if not self._add_records(tracked, lines):
             return False
         return self._drain()
 
@@ -209,6 +215,8 @@ class Shipper:
         return total
 
     def _add(self, tracked: Tracked, lines: list[Line]) -> bool:
+        if tracked.frames is not None:
+            lines = tracked.frames.feed(lines)
         if tracked.multiline is not None:
             return self._add_records(tracked, tracked.multiline.feed(lines))
         return self._add_records(tracked, lines)
@@ -220,8 +228,8 @@ class Shipper:
         file was rewound)."""
         if not lines:
             return True
-        file, inp = tracked.file, tracked.input
-        host, app, path = self.cfg.host, inp.cfg.app, file.path
+        file, inp, frames = tracked.file, tracked.input, tracked.frames
+        host, app, path = self.cfg.host, frames.app if frames else inp.cfg.app, file.path
         assert file.fingerprint is not None
         record_id = IdHasher(host, file.fingerprint)
         encoding, parse = inp.cfg.encoding, inp.parse
@@ -234,7 +242,15 @@ class Shipper:
         for line in lines:
             raw, offset = line.raw, line.offset
             message = raw.decode(encoding, "replace")
-            ts, level, fields, error = parse(message)
+            ts, level, fields, error, text = parse(message)
+            if text is not None:
+                message = text
+            if frames is not None:
+                frame = line.frame
+                if frame is not None:
+                    ts = frame.ts if frame.ts is not None else ts
+                    error = frame.error or error
+                fields = frames.fields(frame, fields)
             if line.truncated:
                 error = f"line longer than max_line_bytes ({inp.cfg.max_line_bytes}); truncated" + (
                     f"; {error}" if error else "")
@@ -340,6 +356,7 @@ class Shipper:
             elif inp.cfg != tracked.input.cfg:
                 tracked.input = inp
                 tracked.multiline = Multiline(inp.cfg) if inp.cfg.multiline else None
+                tracked.frames = container_frames(inp.cfg, tracked.file.path)
                 tracked.file.max_line_bytes = inp.cfg.max_line_bytes
                 tracked.file.rewind()
         self.cfg = cfg

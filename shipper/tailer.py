@@ -21,7 +21,10 @@ import logging
 import os
 import stat as stat_mod
 import time
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from shipper.container import Frame
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class Line(NamedTuple):
     end: int         # byte offset just past its newline: where reading resumes after it
     raw: bytes       # without the line ending
     truncated: bool  # longer than max_line_bytes: `raw` holds its first max_line_bytes
+    frame: Frame | None = None  # container logs: the runtime's framing, taken off `raw` (shipper.container)
 
 
 def file_key(st: os.stat_result) -> str:

@@ -73,6 +73,8 @@ SAMPLES = {
     ("shipper-db.yaml", "/var/log/postgresql/postgresql-15-main.log"): (
         "2024-01-31 10:00:00.123 CET [4711] app@shop ERROR:  duplicate key value violates unique constraint",
         "error"),
+    ("shipper-k8s.yaml", "/var/log/billing/billing.log"): (
+        'ts=2024-01-31T10:00:00.5Z level=error msg="charge failed" order=42 took=1.5s', "error"),
 }
 
 

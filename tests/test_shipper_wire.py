@@ -33,7 +33,7 @@ def shipped(host: str, path: str, received_at: float) -> tuple[BatchBuilder, lis
     offset = 0
     for raw in LINES:
         message = raw.decode("utf-8", "replace")
-        ts, level, fields, error = parse(message)
+        ts, level, fields, error, _ = parse(message)
         rows.append(row(hasher(offset, raw), offset, ts, message, level, fields, error))
         records.append(Record(record_id(host, "fp", offset, raw), host, "nginx", path, offset, message, received_at,
                               ts, level, fields, error))

@@ -1,0 +1,146 @@
+"""logfmt lines (`ts=... level=info msg="request done" status=200`) into records.
+
+The format of Go services (go-kit, logrus' text formatter, Grafana's tools) and
+Heroku, as go-logfmt reads it: pairs separated by spaces; a key is a run of
+characters other than space, `=` and `"`; a value is bare (no space, `=` or
+`"`) or double-quoted with Go's escapes; `key=` is an empty string and a bare
+`key` alone is true.
+
+`level`/`lvl`/`severity` give the record's level, `ts`/`time`/`t` its time and
+`msg` its message; the other pairs are its fields, a bare value that is a
+number becoming a number (a quoted one stays text: quoting says so). A key
+whose value cannot be read as a level or a time stays in the fields.
+
+A line that is not logfmt (an unclosed quote, a `"` or `=` inside a bare
+value, no `key=value` pair at all) keeps no fields and gets a `parse_error`:
+the shipper stores it raw. One linear-time pattern splits the line; each
+token is a pair, or else the "bad" group catches what is not one.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+LEVEL_KEYS = ("level", "lvl", "severity")
+TIME_KEYS = ("ts", "time", "t")
+MESSAGE_KEY = "msg"
+
+_TOKEN = re.compile(r'([^\s="]+)(?:(=)("[^"\\]*(?:\\.[^"\\]*)*"|[^\s"=]*))?(?=\s|\Z)|(\S+)')
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)', re.DOTALL)
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b",
+            "f": "\f", "v": "\v", "0": "\0"}
+_INT = re.compile(r"-?(?:0|[1-9]\d{0,18})")
+_FLOAT = re.compile(r"-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)")
+_INT64_MAX = (1 << 63) - 1
+_NUMERIC = frozenset("-0123456789")
+
+
+class LogfmtError(ValueError):
+    """The line is not logfmt; the text says where it stops being one."""
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match[1]
+    if len(code) > 1:  # \uXXXX or \xHH
+        return chr(int(code[1:], 16))
+    return _ESCAPES.get(code, "\\" + code)  # an escape Go would not write: keep it as it is
+
+
+def _value(text: str) -> Any:
+    """A value as the record keeps it: a quoted one unescaped, a bare number as a number."""
+    if text[:1] == '"':
+        text = text[1:-1]
+        return _ESCAPE.sub(_unescape, text) if "\\" in text else text
+    if text and text[0] in "-0123456789":
+        if _INT.fullmatch(text):
+            number = int(text)
+            return number if -_INT64_MAX - 1 <= number <= _INT64_MAX else text  # BSON holds int64
+        if _FLOAT.fullmatch(text):
+            real = float(text)
+            return real if math.isfinite(real) else text
+    return text
+
+
+def split_pairs(line: str) -> dict[str, Any]:
+    """The line's pairs in order (a repeated key: the last one wins); LogfmtError if it is not logfmt."""
+    pairs = _split_quotes(line) if "\\" not in line else _split_escaped(line)
+    if not any(value is not True for value in pairs.values()):
+        raise LogfmtError("no key=value pair")
+    return pairs
+
+
+def _split_escaped(line: str) -> dict[str, Any]:
+    """Any line, through `_TOKEN`: each token a pair, else the "bad" group catches what is not one."""
+    pairs: dict[str, Any] = {}
+    for key, equals, value, bad in _TOKEN.findall(line):
+        if bad:
+            raise LogfmtError(f"not logfmt at {bad[:40]!r}")
+        pairs[key] = _value(value) if equals else True
+    return pairs
+
+
+def _split_quotes(line: str) -> dict[str, Any]:
+    """A line without backslashes, the common case, cut at its quotes and spaces by str methods
+    (twice as fast as `_TOKEN`): the odd pieces are quoted values, the even ones bare pairs."""
+    pieces = line.split('"')
+    last = len(pieces) - 1
+    if last % 2:
+        raise LogfmtError("unclosed quote")
+    pairs: dict[str, Any] = {}
+    for i in range(0, last + 1, 2):
+        region = pieces[i]
+        if i and region and not region[0].isspace():
+            raise LogfmtError(f"text right after a quoted value: {region[:40]!r}")
+        tokens = region.split()
+        if i < last:  # a quoted value follows: the region ends with its `key=`
+            if not region.endswith("=") or not tokens:
+                raise LogfmtError(f"a quote outside a value: {region[-40:]!r}")
+            key = tokens.pop()[:-1]
+            if not key or "=" in key:
+                raise LogfmtError(f"a quoted value without a key: {region[-40:]!r}")
+            quoted: tuple[str, str] | None = (key, pieces[i + 1])
+        else:
+            quoted = None
+        for token in tokens:
+            key, equals, value = token.partition("=")
+            if not key or "=" in value:
+                raise LogfmtError(f"not logfmt at {token[:40]!r}")
+            pairs[key] = (_value(value) if value and value[0] in _NUMERIC else value) if equals else True
+        if quoted is not None:
+            pairs[quoted[0]] = quoted[1]
+    return pairs
+
+
+def logfmt_parser(parsed: Callable[..., Any], parse_time: Callable[[Any], float | None],
+                  level_of: Callable[[Any], str | None]) -> Callable[[str], Any]:
+    """A parser `str -> parsed(ts, level, fields, error, message)` for one input: `parse_time` reads
+    its times (in its timezone), `level_of` its level words. Built by shipper.parsers."""
+    split = split_pairs
+
+    def parse_logfmt(line: str) -> Any:
+        try:
+            fields = split(line)
+        except LogfmtError as exc:
+            return parsed(None, None, {}, str(exc))
+        ts = level = message = None
+        for key in TIME_KEYS:
+            if key in fields:
+                ts = parse_time(fields[key])
+                if ts is not None:
+                    del fields[key]
+                break
+        for key in LEVEL_KEYS:
+            if key in fields:
+                level = level_of(fields[key])
+                if level is not None:
+                    del fields[key]
+                break
+        if MESSAGE_KEY in fields:
+            message = fields.pop(MESSAGE_KEY)
+            if not isinstance(message, str):  # `msg=42` or a bare `msg`: the text it was
+                message = "" if message is True else str(message)
+        return parsed(ts, level, fields, None, message)
+    return parse_logfmt
