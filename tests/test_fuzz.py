@@ -16,6 +16,7 @@ from common.config import InputConfig
 from common.errors import PoisonMessage
 from common.fields import MAX_DEPTH, MAX_KEYS
 from common.record import BatchBuilder, decode_batch, decode_documents, encode_rejected, row
+from shipper.container import decode_cri, decode_docker
 from shipper.parsers import build_parser
 
 
@@ -25,7 +26,7 @@ def fuzz(examples: int) -> settings:
     return settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex")
+FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt")
 PARSERS = {fmt: build_parser(InputConfig(paths=("/x",), app="fuzz", format=fmt,
                                          pattern=r"(?P<ts>\S+) (?P<level>\w+) (?P<msg>.*)" if fmt == "regex" else None),
                              clock=lambda: 1795660000.0) for fmt in FORMATS}
@@ -49,6 +50,7 @@ def lines() -> st.SearchStrategy[str]:
         'Nov 30 04:00:00 host app[1]: message',
         '10.0.0.1 - - [30/Nov/2026:04:00:00 +0000] "GET / HTTP/1.1" 500 12 "-" "curl"',
         '2026-11-30T04:00:00.123+01:00 ERROR something',
+        'ts=2026-11-30T04:00:00Z level=warn msg="a \\"quoted\\" word" n=12 f=1.5e3 bare',
     ]).flatmap(lambda line: st.builds(lambda cut, noise: line[:cut] + noise, st.integers(0, len(line)),
                                       st.text(max_size=10)))
     return (st.text(max_size=200) | st.builds(lambda v: json.dumps({"v": v}), json_values) | deep | wide | shaped)
@@ -57,13 +59,13 @@ def lines() -> st.SearchStrategy[str]:
 @fuzz(1000)
 @given(line=lines(), fmt=st.sampled_from(FORMATS))
 def test_any_line_parses_without_an_exception_and_its_record_goes_on_the_wire(line, fmt):
-    ts, level, fields, error = PARSERS[fmt](line)
+    ts, level, fields, error, message = PARSERS[fmt](line)
     assert not (error or "").startswith(f"{fmt} parser failed"), error
     assert isinstance(fields, dict) and (error is None or isinstance(error, str))
     builder = BatchBuilder()
-    builder.group("h", "a", "/x", 1.0).append(row("id", 0, ts, line, level, fields, error))
+    builder.group("h", "a", "/x", 1.0).append(row("id", 0, ts, message or line, level, fields, error))
     (entry,) = decode_batch(builder.encode())
-    assert entry["message"] == line
+    assert entry["message"] == (message or line)
     assert _depth(entry.get("fields", {})) <= MAX_DEPTH
 
 
@@ -128,3 +130,15 @@ def test_any_bytes_are_a_batch_or_poison(body):
         decode_documents(body)
     except PoisonMessage:
         pass
+
+
+@fuzz(500)
+@given(raw=st.binary(max_size=200) | st.builds(lambda v: orjson.dumps({"log": v, "stream": "stdout", "time": v}),
+                                              st.text(max_size=30))
+       | st.builds(lambda cut, noise: b"2026-11-30T10:00:00.123456789Z stdout P part"[:cut] + noise,
+                   st.integers(0, 45), st.binary(max_size=10)))
+def test_any_container_log_line_decodes_to_content_or_is_kept_whole_with_a_reason(raw):
+    for decode in (decode_cri, decode_docker):
+        content, partial, frame = decode(raw)
+        assert isinstance(content, bytes) and isinstance(partial, bool)
+        assert frame.error is None or (content == raw and not partial)
