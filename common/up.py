@@ -25,6 +25,7 @@ import yaml
 
 from common.config import AmqpConfig, Config, MongoConfig, load_config
 from common.services import MongoServer, RabbitMQNode, free_port
+from common.services.readiness import DEFAULT_STALL_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,8 @@ def _demo_writer(path: Path, stop: threading.Event) -> None:
             stop.wait(rng.uniform(0.1, 0.5))
 
 
-def run_up(config: Config | None, data_dir: str, paths: list[str]) -> int:
+def run_up(config: Config | None, data_dir: str, paths: list[str], *,
+           stall_timeout: float = DEFAULT_STALL_TIMEOUT) -> int:
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     demo = data / "demo" / "demo.log"
@@ -72,10 +74,12 @@ def run_up(config: Config | None, data_dir: str, paths: list[str]) -> int:
     with ExitStack() as stack:
         raw = _raw_config(config)
         if config is None or config.amqp.urls == AmqpConfig().urls:
-            node = stack.enter_context(RabbitMQNode(data / "rabbitmq", port=_port(5672)).start())
+            node = stack.enter_context(
+                RabbitMQNode(data / "rabbitmq", port=_port(5672), stall_timeout=stall_timeout).start())
             raw.setdefault("amqp", {})["url"] = node.url
         if config is None or config.mongo.uri == MongoConfig().uri:
-            db = stack.enter_context(MongoServer(data / "mongo", port=_port(27017)).start())
+            db = stack.enter_context(
+                MongoServer(data / "mongo", port=_port(27017), stall_timeout=stall_timeout).start())
             raw.setdefault("mongo", {})["uri"] = db.uri + "/opslog"
         password = None
         if config is None:
