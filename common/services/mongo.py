@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -49,13 +50,14 @@ class MongoServer:
     """
 
     def __init__(self, base_dir: str | Path | None, port: int | None = None, in_memory: bool = False, *,
-                 stall_timeout: float = DEFAULT_STALL_TIMEOUT):
+                 stall_timeout: float = DEFAULT_STALL_TIMEOUT, extra_args: Sequence[str] = ()):
         if base_dir is None and not in_memory:
             raise ValueError("MongoServer needs a base_dir unless in_memory=True")
         self._own_dir = base_dir is None
         self.base_dir = Path(base_dir).resolve() if base_dir is not None else None
         self.in_memory = in_memory
         self.stall_timeout = stall_timeout
+        self.extra_args = list(extra_args)  # more secantusd-py flags, e.g. --cache-size 2G
         self.port = port if port is not None else free_port()
         self.uri = f"mongodb://127.0.0.1:{self.port}"
         self.last_start_seconds: float | None = None
@@ -96,7 +98,7 @@ class MongoServer:
             config.write_text("# private opslog server: defaults only\n", encoding="utf-8")
         storage = ":memory:" if self.in_memory else str(self.base_dir / "data")
         argv = [program, "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port),
-                "--storage-path", storage]
+                "--storage-path", storage, *self.extra_args]
         began = time.monotonic()
         assert self.log_path is not None
         log.info("starting the MongoDB-compatible server on port %d (data: %s, log: %s)", self.port, storage,
