@@ -132,8 +132,8 @@ class MongoServer:
             return True
 
         try:
-            wait_until_ready(answers, self._proc, what=f"the MongoDB-compatible server on port {self.port}",
-                             logs=[self.log_path], stall_timeout=self.stall_timeout)
+            wait_until_ready(answers, self._proc, logs=[self.log_path], stall_timeout=self.stall_timeout,
+                             what=f"the MongoDB-compatible server (secantusd-py) on port {self.port}")
         finally:
             client.close()
 

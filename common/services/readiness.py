@@ -99,7 +99,7 @@ def wait_until_ready(ready: Callable[[], bool], proc: subprocess.Popen[bytes], *
                 raise ServiceError(
                     f"{what} (pid {proc.pid}) is not answering after {now - began:.0f}s and has shown no "
                     f"progress for {now - last_progress:.0f}s (no CPU time used, nothing read, its log "
-                    f"unchanged), so it was stopped. Read {logs[0]} for why; if the machine was only "
+                    f"unchanged), so it is stopped. Read {logs[0]} for why; if the machine was only "
                     f"very busy, allow a longer stall: `opslog up --stall-timeout SECONDS` (in code: "
                     f"stall_timeout=, now {stall_timeout:.0f}s). Last lines of its log:\n{quote()}")
             if now - last_report >= REPORT_EVERY:
