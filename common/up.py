@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,8 +69,9 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
     demo = data / "demo" / "demo.log"
     demo.parent.mkdir(exist_ok=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    # While a service starts (minutes, on a big store) Ctrl-C or SIGTERM abandons the wait at once and
+    # stops what started; once everything runs, they end the main loop below.
+    _on_stop_signals(_interrupt)
 
     with ExitStack() as stack:
         raw = _raw_config(config)
@@ -81,6 +83,7 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
             db = stack.enter_context(
                 MongoServer(data / "mongo", port=_port(27017), stall_timeout=stall_timeout).start())
             raw.setdefault("mongo", {})["uri"] = db.uri + "/opslog"
+        _on_stop_signals(lambda *_: stop.set())
         password = None
         if config is None:
             password = secrets.token_urlsafe(12)
@@ -112,6 +115,15 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
             stop.wait(0.5)
     print("opslog stopped.", flush=True)
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_stop_signals(handler: Callable[..., None]) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def _raw_config(config: Config | None) -> dict:
