@@ -25,7 +25,7 @@ from types import TracebackType
 import pymongo
 import pytest
 
-from common.services import MongoServer, ServiceError
+from common.services import MongoServer, RabbitMQNode, ServiceError
 from common.services.readiness import activity
 
 MILLION = 1_000_000
@@ -34,9 +34,10 @@ SEED_VERSION = 1  # bump when seed_records changes, to drop cached stores
 
 
 class CpuStarvation:
-    """While active, holds the process `pid_of()` names to `share` of one CPU, whatever else
-    the machine does, by stopping it whenever it is ahead of that budget (as `cpulimit` does).
-    With share 0 it is stopped for good as soon as it appears."""
+    """While active, holds the process group `pid_of()` names to `share` of one CPU (as
+    measured on its leader), whatever else the machine does, by stopping it whenever it is
+    ahead of that budget (as `cpulimit` does). With share 0 it is stopped for good as soon
+    as it appears."""
 
     def __init__(self, pid_of: Callable[[], int | None], share: float):
         self.pid_of, self.share = pid_of, share
@@ -57,7 +58,7 @@ class CpuStarvation:
     def _signal(self, sig: signal.Signals) -> None:
         if self._pid is not None:
             try:
-                os.kill(self._pid, sig)
+                os.killpg(self._pid, sig)  # the services lead their own group: a RabbitMQ node is several processes
             except ProcessLookupError:
                 pass
 
@@ -144,3 +145,14 @@ def test_mongo_server_that_shows_no_progress_is_given_up_with_what_to_do(tmp_pat
     assert str(server.log_path) in message, "says where to look"
     assert "--stall-timeout" in message, "says how to allow longer"
     assert server.pid is None
+
+
+def test_rabbitmq_node_that_shows_no_progress_is_given_up_with_what_to_do(tmp_path: Path) -> None:
+    node = RabbitMQNode(tmp_path / "rabbit", stall_timeout=2)
+    with CpuStarvation(lambda: node.pid, share=0), pytest.raises(ServiceError) as failure:
+        node.start()
+    message = str(failure.value)
+    assert "no progress for" in message
+    assert str(node.log_path) in message, "says where to look"
+    assert "--stall-timeout" in message, "says how to allow longer"
+    assert node.pid is None
