@@ -13,6 +13,7 @@ from collections.abc import Callable
 from common.config import FORMATS, Config, load_config
 from common.errors import BrokerRejected, ConfigError
 from common.logsetup import setup_logging
+from common.services.readiness import DEFAULT_STALL_TIMEOUT
 
 log = logging.getLogger("opslog")
 
@@ -91,7 +92,7 @@ def cmd_web(config: Config, args: argparse.Namespace) -> int:
 
 def cmd_up(config: Config | None, args: argparse.Namespace) -> int:
     from common.up import run_up
-    return run_up(config, args.data_dir, args.paths)
+    return run_up(config, args.data_dir, args.paths, stall_timeout=args.stall_timeout)
 
 
 def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
@@ -166,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = command("up", cmd_up, "run everything on this machine for a first look", config="optional")
     up.add_argument("-d", "--data-dir", default="var/opslog",
                     help="where local services keep data (default: %(default)s)")
+    up.add_argument("--stall-timeout", type=float, default=DEFAULT_STALL_TIMEOUT, metavar="SECONDS",
+                    help="give up on a starting local service after this long without progress (no CPU "
+                         "time, reads or log lines); there is no limit while it works (default: %(default)s)")
     up.add_argument("paths", nargs="*", help="extra log files or globs to tail")
     hp = command("hash-password", cmd_hash_password, "print a password hash for webui.users", config="none")
     hp.add_argument("--password", help="the password (default: prompt)")

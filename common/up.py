@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ import yaml
 
 from common.config import AmqpConfig, Config, MongoConfig, load_config
 from common.services import MongoServer, RabbitMQNode, free_port
+from common.services.readiness import DEFAULT_STALL_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -60,23 +62,28 @@ def _demo_writer(path: Path, stop: threading.Event) -> None:
             stop.wait(rng.uniform(0.1, 0.5))
 
 
-def run_up(config: Config | None, data_dir: str, paths: list[str]) -> int:
+def run_up(config: Config | None, data_dir: str, paths: list[str], *,
+           stall_timeout: float = DEFAULT_STALL_TIMEOUT) -> int:
     data = Path(data_dir).resolve()
     data.mkdir(parents=True, exist_ok=True)
     demo = data / "demo" / "demo.log"
     demo.parent.mkdir(exist_ok=True)
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    # While a service starts (minutes, on a big store) Ctrl-C or SIGTERM abandons the wait at once and
+    # stops what started; once everything runs, they end the main loop below.
+    _on_stop_signals(_interrupt)
 
     with ExitStack() as stack:
         raw = _raw_config(config)
         if config is None or config.amqp.urls == AmqpConfig().urls:
-            node = stack.enter_context(RabbitMQNode(data / "rabbitmq", port=_port(5672)).start())
+            node = stack.enter_context(
+                RabbitMQNode(data / "rabbitmq", port=_port(5672), stall_timeout=stall_timeout).start())
             raw.setdefault("amqp", {})["url"] = node.url
         if config is None or config.mongo.uri == MongoConfig().uri:
-            db = stack.enter_context(MongoServer(data / "mongo", port=_port(27017)).start())
+            db = stack.enter_context(
+                MongoServer(data / "mongo", port=_port(27017), stall_timeout=stall_timeout).start())
             raw.setdefault("mongo", {})["uri"] = db.uri + "/opslog"
+        _on_stop_signals(lambda *_: stop.set())
         password = None
         if config is None:
             password = secrets.token_urlsafe(12)
@@ -108,6 +115,15 @@ def run_up(config: Config | None, data_dir: str, paths: list[str]) -> int:
             stop.wait(0.5)
     print("opslog stopped.", flush=True)
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_stop_signals(handler: Callable[..., None]) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)
 
 
 def _raw_config(config: Config | None) -> dict:

@@ -6,6 +6,7 @@ touching a system-wide broker or database.
 
     ports             free_port(), and whether something listens on a port
     processes         process table, trees and groups; stopping them; console logs
+    readiness         waiting for a starting service: no deadline while it works, a stall limit
     epmd              our own Erlang port mapper, in the foreground on a private port
     rabbitmq          RabbitMQNode: one private node
     rabbitmq_cluster  RabbitMQCluster: several nodes joined on one machine

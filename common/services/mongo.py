@@ -10,13 +10,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.services.errors import ServiceError, ServiceNotInstalled
+from common.services.errors import ServiceNotInstalled
 from common.services.ports import ensure_port_free, free_port
-from common.services.processes import POLL_INTERVAL, group_alive, last_lines, log_file, signal_group, terminate
+from common.services.processes import POLL_INTERVAL, group_alive, log_file, signal_group, terminate
+from common.services.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,22 @@ class MongoServer:
 
     With a `base_dir` the data lives in `base_dir/data` and survives stop/start
     and kill/start on the same port; `in_memory=True` keeps nothing.
+
+    Opening a store takes time in proportion to its records (SecantusDB reads
+    every document's key), so `start()` waits as long as the server works and
+    gives up only after `stall_timeout` seconds without progress (see
+    common.services.readiness).
     """
 
-    def __init__(self, base_dir: str | Path | None, port: int | None = None, in_memory: bool = False):
+    def __init__(self, base_dir: str | Path | None, port: int | None = None, in_memory: bool = False, *,
+                 stall_timeout: float = DEFAULT_STALL_TIMEOUT, extra_args: Sequence[str] = ()):
         if base_dir is None and not in_memory:
             raise ValueError("MongoServer needs a base_dir unless in_memory=True")
         self._own_dir = base_dir is None
         self.base_dir = Path(base_dir).resolve() if base_dir is not None else None
         self.in_memory = in_memory
+        self.stall_timeout = stall_timeout
+        self.extra_args = list(extra_args)  # more secantusd-py flags, e.g. --cache-size 2G
         self.port = port if port is not None else free_port()
         self.uri = f"mongodb://127.0.0.1:{self.port}"
         self.last_start_seconds: float | None = None
@@ -72,8 +82,8 @@ class MongoServer:
                  tb: TracebackType | None) -> None:
         self.stop()
 
-    def start(self, timeout: float = 30) -> Self:
-        """Start the server; returns once it answers `ping`."""
+    def start(self) -> Self:
+        """Start the server; returns once it answers `ping`, however long opening its store takes."""
         if self._proc is not None and self._proc.poll() is None:
             return self
         program = _secantusd()
@@ -88,14 +98,16 @@ class MongoServer:
             config.write_text("# private opslog server: defaults only\n", encoding="utf-8")
         storage = ":memory:" if self.in_memory else str(self.base_dir / "data")
         argv = [program, "--config", str(config), "--host", "127.0.0.1", "--port", str(self.port),
-                "--storage-path", storage]
+                "--storage-path", storage, *self.extra_args]
         began = time.monotonic()
         assert self.log_path is not None
+        log.info("starting the MongoDB-compatible server on port %d (data: %s, log: %s)", self.port, storage,
+                 self.log_path)
         with log_file(self.log_path, argv) as out:
             self._proc = subprocess.Popen(argv, cwd=self.base_dir, stdin=subprocess.DEVNULL, stdout=out,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            self._wait_ready(timeout)
+            self._wait_ready()
         except BaseException:
             self.stop()
             raise
@@ -103,29 +115,25 @@ class MongoServer:
         log.info("MongoDB-compatible server ready on port %d in %.1fs", self.port, self.last_start_seconds)
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self) -> None:
         # A launcher's readiness probe; opslog's own MongoDB code lives in its store module.
         import pymongo
         import pymongo.errors
 
         assert self._proc is not None and self.log_path is not None
-        deadline = time.monotonic() + timeout
         client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
             self.uri, directConnection=True, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
+
+        def answers() -> bool:
+            try:
+                client.admin.command("ping")
+            except pymongo.errors.PyMongoError:
+                return False
+            return True
+
         try:
-            while True:
-                if self._proc.poll() is not None:
-                    raise ServiceError(f"secantusd-py exited with status {self._proc.returncode} while "
-                                       f"starting; last lines of {self.log_path}:\n{last_lines(self.log_path)}")
-                try:
-                    client.admin.command("ping")
-                    return
-                except pymongo.errors.PyMongoError:
-                    if time.monotonic() > deadline:
-                        raise ServiceError(f"secantusd-py not answering on port {self.port} after "
-                                           f"{timeout:.0f}s; last lines of {self.log_path}:\n"
-                                           f"{last_lines(self.log_path)}") from None
-                    time.sleep(POLL_INTERVAL)
+            wait_until_ready(answers, self._proc, logs=[self.log_path], stall_timeout=self.stall_timeout,
+                             what=f"the MongoDB-compatible server (secantusd-py) on port {self.port}")
         finally:
             client.close()
 

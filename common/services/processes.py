@@ -108,6 +108,8 @@ def terminate(proc: subprocess.Popen[bytes], timeout: float) -> None:
     server for its port or its data files."""
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
         signal_group(proc.pid, sig)
+        # As systemd does: a stopped process (Ctrl-Z, a debugger, a stalled start) acts on SIGTERM only once continued.
+        signal_group(proc.pid, signal.SIGCONT)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if proc.poll() is not None and not group_alive(proc.pid):

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -32,6 +31,7 @@ from common.services.processes import (
     signal_group,
     terminate,
 )
+from common.services.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +50,15 @@ class RabbitMQNode:
     A node runs its own epmd unless given `epmd_port`: then an epmd that someone
     else runs there (a `RabbitMQCluster`) is shared with other nodes. `cookie`
     fixes the Erlang cookie (nodes of one cluster need the same one).
+
+    A node replays its message store at boot, in time proportional to what it
+    holds, so `start()` waits as long as the node works and gives up only after
+    `stall_timeout` seconds without progress (see common.services.readiness).
     """
 
     def __init__(self, base_dir: str | Path, port: int | None = None, name: str | None = None, *,
-                 dist_port: int | None = None, epmd_port: int | None = None, cookie: str | None = None):
+                 dist_port: int | None = None, epmd_port: int | None = None, cookie: str | None = None,
+                 stall_timeout: float = DEFAULT_STALL_TIMEOUT):
         self.base_dir = Path(base_dir).resolve()
         self.port, self.dist_port, self.epmd_port = free_ports(3)
         if port is not None:
@@ -64,6 +69,7 @@ class RabbitMQNode:
         if epmd_port is not None:
             self.epmd_port = epmd_port
         self.cookie = cookie
+        self.stall_timeout = stall_timeout
         name = name or f"opslog-{self.port}"
         self.nodename = name if "@" in name else f"{name}@localhost"
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
@@ -141,8 +147,8 @@ class RabbitMQNode:
             cookie.write_text(self.cookie, encoding="ascii")
             cookie.chmod(0o400)
 
-    def start(self, timeout: float = 60) -> Self:
-        """Start the node; returns once it accepts an AMQP connection as guest."""
+    def start(self) -> Self:
+        """Start the node; returns once it accepts an AMQP connection as guest, however long its boot takes."""
         if self._server is not None and self._server.poll() is None:
             return self
         server_argv = [self._program("rabbitmq-server")]
@@ -159,8 +165,9 @@ class RabbitMQNode:
         try:
             if not self.shared_epmd:
                 self._epmd = start_epmd(self.epmd_port, self.log_path, self.base_dir, env)
+            log.info("starting RabbitMQ node %s on port %d (log: %s)", self.nodename, self.port, self.log_path)
             self._server = self._spawn(server_argv, env)
-            self._wait_for(self._amqp_ready, self._server, timeout, f"RabbitMQ node {self.nodename}")
+            self.wait_ready()
         except BaseException:
             self.stop()
             raise
@@ -176,23 +183,13 @@ class RabbitMQNode:
             return subprocess.Popen(argv, env=env, cwd=self.base_dir, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
 
-    def _wait_for(self, ready: Callable[[], bool], proc: subprocess.Popen[bytes],
-                  timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if proc.poll() is not None:
-                raise ServiceError(f"{what} exited with status {proc.returncode} while starting; "
-                                   f"last lines of {self.log_path}:\n{self._log_tail()}")
-            if time.monotonic() > deadline:
-                raise ServiceError(f"{what} not ready after {timeout:.0f}s; "
-                                   f"last lines of {self.log_path}:\n{self._log_tail()}")
-            time.sleep(POLL_INTERVAL)
-
-    def wait_ready(self, timeout: float = 60) -> None:
+    def wait_ready(self) -> None:
         """Wait until the running node accepts AMQP connections (again, after `start_app`)."""
         if self._server is None:
             raise ServiceError(f"RabbitMQ node {self.nodename} is not running")
-        self._wait_for(self._amqp_ready, self._server, timeout, f"RabbitMQ node {self.nodename}")
+        node_log = self.base_dir / "log" / f"{self.nodename}.log"
+        wait_until_ready(self._amqp_ready, self._server, what=f"RabbitMQ node {self.nodename}",
+                         logs=[self.log_path, node_log], stall_timeout=self.stall_timeout, tail=self._log_tail)
 
     def _log_tail(self) -> str:
         node_log = self.base_dir / "log" / f"{self.nodename}.log"

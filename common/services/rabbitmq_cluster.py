@@ -75,11 +75,11 @@ class RabbitMQCluster:
             seed, *others = self.nodes
             # A node with data already belongs to the cluster and rejoins by itself.
             joining = [node for node in others if not any((node.base_dir / "mnesia").glob("*/"))]
-            self._each(lambda node: node.start(timeout), self.nodes)
+            self._each(lambda node: node.start(), self.nodes)
             self._each(lambda node: node.ctl("stop_app"), joining)
             for node in joining:  # one at a time: each join changes the cluster's schema
                 node.ctl("join_cluster", seed.nodename)
-            self._each(lambda node: (node.ctl("start_app"), node.wait_ready(timeout)), joining)
+            self._each(lambda node: (node.ctl("start_app"), node.wait_ready()), joining)
             self.wait_running(timeout=timeout)
         except BaseException:
             self.stop()
