@@ -119,6 +119,9 @@ class WebConfig:
     default_window: float = 3600.0
     max_limit: int = 1000
     export_max_rows: int = 100_000
+    threads: int = 8                # waitress worker threads (requests running at once)
+    connection_limit: int = 100     # open connections; more wait in the listen backlog
+    request_timeout: float = 30.0   # a connection silent this long is closed (slow or idle client)
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,23 @@ def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"must be a positive integer, got {value!r}")
     return value
+
+
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be an integer from {low} to {high}, got {value!r}")
+        return value
+    return check
+
+
+def _duration_between(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if not low <= seconds <= high:
+            raise ValueError(f"must be from {low:g}s to {high:g}s, got {value!r}")
+        return seconds
+    return check
 
 
 def _bool(value: Any) -> bool:
@@ -410,7 +430,12 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         proxy_header=w.get("proxy_header", "X-Forwarded-User", _string),
         default_window=w.get("default_window", 3600.0, parse_duration),
         max_limit=w.get("max_limit", 1000, _positive_int),
-        export_max_rows=w.get("export_max_rows", 100_000, _positive_int))
+        export_max_rows=w.get("export_max_rows", 100_000, _positive_int),
+        threads=w.get("threads", 8, _int_between(1, 256)),
+        connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),
+        request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)))
+    if webui.connection_limit < webui.threads:
+        w.problem("connection_limit", f"must be at least webui.threads ({webui.threads})")
     if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
         w.problem("users", "auth is 'password' but no users or api_tokens are configured")
     w.finish()

@@ -1,4 +1,4 @@
-"""opslog's web UI and JSON API: `create_app(config)` builds it, `serve(config)` runs it.
+"""opslog's web UI and JSON API: `create_app(config)` builds it, `webui.server.serve(config)` serves it.
 
 Blueprints: `auth` (who is asking), `api` (JSON), `pages` (HTML), `ops` (health,
 metrics). `queries.Store` is the only thing that talks to MongoDB.
@@ -9,14 +9,11 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
-import signal
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
 
 from common.config import Config
 from common.errors import StoreUnavailable
@@ -117,25 +114,3 @@ def close_app(app: Flask) -> None:
     if client is not None:
         client.close()
 
-
-def serve(config: Config) -> None:
-    """Serve on `webui.listen` until SIGTERM/SIGINT, with werkzeug's threaded WSGI server."""
-    app = create_app(config)
-    host, _, port = config.webui.listen.rpartition(":")
-    server = make_server(host.strip("[]"), int(port), app, threaded=True)
-    server.daemon_threads = True
-
-    def stop(signum, _frame):
-        log.info("signal %s: stopping the web UI", signum)
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    log.info("web UI listening on http://%s", config.webui.listen)
-    try:
-        server.serve_forever()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        server.server_close()
-        close_app(app)
-        log.info("web UI stopped")
