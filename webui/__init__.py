@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, ops, pages
+from webui import api, auth, openapi, ops, pages
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import Store, open_database
@@ -62,7 +62,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     app.extensions["opslog.store"] = Store(db)
 
     ops.Metrics().install(app)
-    for blueprint in (auth.bp, api.bp, pages.bp, ops.bp):
+    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)
@@ -97,14 +97,20 @@ def _install_error_handlers(app: Flask) -> None:
         log.warning("%s", exc)
         app.extensions["opslog.metrics"].store_errors.inc()
         if _wants_json():
-            return json_response({"error": "the database is unavailable, try again shortly"}, 503)
+            return json_response({"error": "the database is unavailable, try again shortly", "param": None}, 503)
         return render_template("error.html", status=503,
                                message="The database is unavailable; try again shortly."), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if _wants_json():
-            return json_response({"error": exc.description or exc.name}, exc.code or 500)
+            # Every API error has the same body, `param` null when no parameter is at fault; the
+            # exception's own headers (Allow on a 405) are kept.
+            response = json_response({"error": exc.description or exc.name, "param": None}, exc.code or 500)
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
         return render_template("error.html", status=exc.code, message=exc.description or exc.name), exc.code
 
 

@@ -22,7 +22,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 from werkzeug.security import check_password_hash, generate_password_hash
 
 bp = Blueprint("auth", __name__)
-OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics"}
+OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics", "openapi.openapi"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -78,7 +78,8 @@ def require_user():
         return None
     if g.user is None:
         if request.path.startswith("/api/"):
-            response = jsonify(error="authentication required (sign in or send Authorization: Bearer <token>)")
+            response = jsonify(error="authentication required (sign in or send Authorization: Bearer <token>)",
+                               param=None)
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="opslog"'
             return response
