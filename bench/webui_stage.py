@@ -13,12 +13,17 @@ bench/work/cache/webui-db and reused while its manifest (record count,
 generator seed, seed version, index names) still matches: only the first run
 pays for it. BENCH_WEBUI_CACHE=0 seeds a throwaway database instead.
 
-The API is served by a real `opslog web` process and queried over HTTP with a
-bearer token, one request at a time, each with a slightly different window (so
+The API is served twice over the same database, by a real `opslog web` process
+(waitress, `webui.threads` 8) and then by the same app on werkzeug's threaded
+development server (what `opslog web` ran before issue 12): `werkzeug` holds the
+second set of figures, `ratio` has waitress' over werkzeug's. Each is queried over
+HTTP with a bearer token, one request at a time, each with a slightly different window (so
 a cache cannot answer every request from one entry), windows anchored at the
 seed's anchor time. Queries, from the UI issue: newest page (1 h window),
 host + level filter (1 h), text search (1 h), histogram over 24 h, context
-(20 lines before and after a record).
+(20 lines before and after a record). Then `concurrent_newest_page`: CLIENTS
+clients at once, each sending CLIENT_REQUESTS newest-page requests back to back:
+requests/s over the whole burst and the p95 latency of one request.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from __future__ import annotations
 import math
 import secrets
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -56,6 +63,19 @@ APPS = {"nginx_combined": ("nginx", "/var/log/nginx/access.log"),
         "syslog": ("system", "/var/log/syslog")}
 TEXT = ("timed out", "Googlebot", "checkout", "declined", "UFW BLOCK")
 WARMUP, REQUESTS = 3, 25
+CLIENTS, CLIENT_REQUESTS = 16, 10
+SERVERS = ("waitress", "werkzeug")
+# The app on werkzeug's threaded development server (a thread per connection, no bound), as
+# `opslog web` served it before issue 12: the "before" side of the server comparison.
+WERKZEUG_SERVE = """
+import sys
+from werkzeug.serving import make_server
+from common.config import load_config
+from webui import create_app
+config = load_config(sys.argv[1])
+host, _, port = config.webui.listen.rpartition(":")
+make_server(host, int(port), create_app(config), threaded=True).serve_forever()
+"""
 CHUNK = 5000
 
 
@@ -198,15 +218,18 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict:
+def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path, server: str = "waitress") -> dict:
     port, token = free_port(), secrets.token_urlsafe(24)
-    cfg = write_config(run_dir / "web.yaml", {
+    cfg = write_config(run_dir / f"web-{server}.yaml", {
         "mongo": {"uri": f"{uri}/{DATABASE}"},
         "webui": {"listen": f"127.0.0.1:{port}", "auth": "password", "api_tokens": [token],
                   "secret_key": secrets.token_hex(16)},
         "log_level": "warning"})
     figures: dict[str, object] = {}
-    with OpslogProcess(ctx, "web", cfg) as web:
+    web = OpslogProcess(ctx, "web", cfg)
+    if server == "werkzeug":
+        web.argv = [sys.executable, "-c", WERKZEUG_SERVE, str(cfg)]
+    with web:
         try:
             wait_until(lambda: _healthy(port), 60, interval=0.1, alive=web.alive, what="opslog web answering")
         except (RuntimeError, TimeoutError) as exc:
@@ -224,9 +247,23 @@ def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict:
                 answer = orjson.loads(last)
                 figures[query]["counted"] = sum(_bucket_total(b) for b in answer.get("buckets", []))
                 figures[query]["complete"] = answer.get("complete")
+        figures["concurrent_newest_page"] = concurrent(port, token, requests(anchor, manifest["sample_ids"])["newest_page"])
         web.tree.sample()
         figures["web_rss_mib"] = round(web.tree.rss_mib, 1)
     return figures
+
+
+def concurrent(port: int, token: str, paths: list[str]) -> dict:
+    """CLIENTS clients at once, each sending CLIENT_REQUESTS of `paths` back to back."""
+    def client(c: int) -> list[float]:
+        return [timed_get(port, paths[(c + i) % len(paths)], token)[0] for i in range(CLIENT_REQUESTS)]
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        times = [t for one in pool.map(client, range(CLIENTS)) for t in one]
+    elapsed = time.perf_counter() - began
+    return {"requests_s": round(len(times) / elapsed, 1), "p50_ms": round(percentile(times, 50), 1),
+            "p95_ms": round(percentile(times, 95), 1), "clients": CLIENTS, "requests": len(times)}
 
 
 def _bucket_total(bucket: dict) -> int:
@@ -248,7 +285,8 @@ def run(ctx: Context) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     with MongoServer(base) as server:
         manifest = seed(ctx, server.uri, count)
-        figures = measure(ctx, server.uri, manifest, run_dir)
+        figures = measure(ctx, server.uri, manifest, run_dir, "waitress")
+        figures["werkzeug"] = measure(ctx, server.uri, manifest, run_dir, "werkzeug")
     if not cached:
         shutil.rmtree(base, ignore_errors=True)
     return {"records": manifest["stored"], "rollups": manifest["rollups"], "window_anchor": _iso(manifest["anchor"]
