@@ -235,7 +235,8 @@ def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path, server: str =
         except (RuntimeError, TimeoutError) as exc:
             raise RuntimeError(f"{exc}; the web UI said:\n{web.log_tail()}") from None
         anchor = manifest["anchor"].replace(tzinfo=UTC)
-        for query, paths in requests(anchor, manifest["sample_ids"]).items():
+        queries = requests(anchor, manifest["sample_ids"])
+        for query, paths in queries.items():
             times, last = [], b""
             for i, path in enumerate(paths):
                 elapsed, last = timed_get(port, path, token)
@@ -247,7 +248,7 @@ def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path, server: str =
                 answer = orjson.loads(last)
                 figures[query]["counted"] = sum(_bucket_total(b) for b in answer.get("buckets", []))
                 figures[query]["complete"] = answer.get("complete")
-        figures["concurrent_newest_page"] = concurrent(port, token, requests(anchor, manifest["sample_ids"])["newest_page"])
+        figures["concurrent_newest_page"] = concurrent(port, token, queries["newest_page"])
         web.tree.sample()
         figures["web_rss_mib"] = round(web.tree.rss_mib, 1)
     return figures

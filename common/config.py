@@ -120,6 +120,7 @@ class WebConfig:
     max_limit: int = 1000
     export_max_rows: int = 100_000
     threads: int = 8                # waitress worker threads (requests running at once)
+    max_streams: int = 4            # of those, at most this many held by streamed responses (exports, tail)
     connection_limit: int = 100     # open connections; more wait in the listen backlog
     request_timeout: float = 30.0   # a connection silent this long is closed (slow or idle client)
 
@@ -421,6 +422,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
 
     w = root.section("webui")
     tokens = w.get("api_tokens", (), _strings)
+    threads = w.get("threads", 8, _int_between(2, 256))
     webui = WebConfig(
         listen=w.get("listen", "127.0.0.1:8080", _listen),
         auth=w.get("auth", "password", _choice(*AUTH_MODES)),
@@ -431,9 +433,13 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         default_window=w.get("default_window", 3600.0, parse_duration),
         max_limit=w.get("max_limit", 1000, _positive_int),
         export_max_rows=w.get("export_max_rows", 100_000, _positive_int),
-        threads=w.get("threads", 8, _int_between(1, 256)),
+        threads=threads,
+        max_streams=w.get("max_streams", threads // 2, _int_between(1, 255)),
         connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),
         request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)))
+    if webui.max_streams >= webui.threads:
+        w.problem("max_streams", f"must be below webui.threads ({webui.threads}), so short requests always have a "
+                                 "thread")
     if webui.connection_limit < webui.threads:
         w.problem("connection_limit", f"must be at least webui.threads ({webui.threads})")
     if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:

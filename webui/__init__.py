@@ -21,6 +21,7 @@ from webui import api, auth, openapi, ops, pages
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import Store, open_database
+from webui.streams import StreamSlots
 
 if TYPE_CHECKING:
     from pymongo.database import Database
@@ -62,6 +63,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     app.extensions["opslog.store"] = Store(db)
 
     ops.Metrics().install(app)
+    StreamSlots(web.max_streams).install(app)
     for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, current_app, request, stream_with_context
 from webui import formats
 from webui.params import Filters, ParamError, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
 from webui.queries import bucket_for, get_store
+from webui.streams import open_stream
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 DEFAULT_LIMIT = 100
@@ -81,6 +82,10 @@ def export():
     fmt = parse_choice(request.args, "format", ("ndjson", "csv"), "ndjson")
     max_rows = current_app.config["OPSLOG"].webui.export_max_rows
     limit = parse_int(request.args, "limit", max_rows, max_rows)
+    return open_stream(lambda: _export_response(flt, fmt, limit))
+
+
+def _export_response(flt: Filters, fmt: str, limit: int) -> Response:
     records = get_store().iter_records(flt, limit)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     if fmt == "csv":

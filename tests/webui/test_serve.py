@@ -75,9 +75,13 @@ def test_a_client_that_never_finishes_its_request_is_disconnected_after_request_
 def test_server_bounds_come_from_config_and_bad_ones_name_their_keys():
     base = {"mongo": {"uri": "mongodb://127.0.0.1/db"}}
     cfg = parse_config({**base, "webui": {"auth": "none", "threads": 4, "request_timeout": "2m"}}, {})
-    assert (cfg.webui.threads, cfg.webui.request_timeout, cfg.webui.connection_limit) == (4, 120.0, 100)
+    assert (cfg.webui.threads, cfg.webui.max_streams, cfg.webui.request_timeout, cfg.webui.connection_limit) == (
+        4, 2, 120.0, 100)
     with pytest.raises(ConfigError) as info:
         parse_config({**base, "webui": {"auth": "none", "threads": 0, "request_timeout": "0s",
                                         "connection_limit": "many"}}, {})
     assert sorted(p.split(":")[0] for p in info.value.problems) == [
         "webui.connection_limit", "webui.request_timeout", "webui.threads"]
+    with pytest.raises(ConfigError) as info:
+        parse_config({**base, "webui": {"auth": "none", "threads": 4, "max_streams": 4}}, {})
+    assert [p.split(":")[0] for p in info.value.problems] == ["webui.max_streams"]
