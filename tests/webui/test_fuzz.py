@@ -2,13 +2,17 @@
 
 One `opslog web` process (waitress) over a seeded database of the module's own, with an API
 token, serves every operation's test. Each operation gets a bounded number of generated
-requests (FUZZ_EXAMPLES, about 5 s an operation on our machines); what must hold for every one:
+requests (FUZZ_EXAMPLES, with schemathesis' coverage, examples and fuzzing phases and its
+positive and negative modes; the module takes about 25 s here); what must hold for every one:
 no 5xx, a status and body the document describes, and every 4xx carries `{"error", "param"}`.
+Until the query side of issue 12 is merged, the requests it fixes are left out (`known_elsewhere`).
 """
 
 from __future__ import annotations
 
 import secrets
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 import pymongo
 import pytest
 import schemathesis
-import urllib3
 import yaml
 from helpers import run_opslog, stop, wait_until
 from hypothesis import HealthCheck, assume, settings
@@ -87,8 +90,9 @@ def web(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
 
 def _answers(port: int) -> bool:
     try:
-        return urllib3.request("GET", f"http://127.0.0.1:{port}/healthz", timeout=2, retries=False).status == 200
-    except urllib3.exceptions.HTTPError:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+            return response.status == 200
+    except OSError:
         return False
 
 
@@ -98,14 +102,17 @@ def query_side_fixed(base: str, token: str) -> bool:
     That is the query side of issue 12 section 5 (webui/params.py, webui/queries/), built on
     another branch. Without it, such requests get a 500 or run for minutes, so the fuzzer leaves
     them out (see `known_elsewhere`); once merged, this probe is true and nothing is left out."""
-    headers = {"Authorization": f"Bearer {token}"}
-    try:
-        for query in ("since=0001-01-01T00:00:00%2B14:00", "since=400d"):
-            answer = urllib3.request("GET", f"{base}/api/logs?{query}", headers=headers, timeout=5, retries=False)
-            if answer.status != 400:
+    for query in ("since=0001-01-01T00:00:00%2B14:00", "since=400d"):
+        request = urllib.request.Request(f"{base}/api/logs?{query}", headers={"Authorization": f"Bearer {token}"})
+        try:
+            urllib.request.urlopen(request, timeout=5).close()
+            return False  # a 200: the window was not refused
+        except urllib.error.HTTPError as exc:
+            exc.close()
+            if exc.code != 400:
                 return False
-    except urllib3.exceptions.HTTPError:
-        return False
+        except OSError:
+            return False  # no answer in time
     return True
 
 
