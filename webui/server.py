@@ -60,6 +60,10 @@ def serve(config: Config) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        server.close()
-        close_app(app)
+        if not server.task_dispatcher.threads:
+            server.close()
+            close_app(app)
+        # else requests still run after the 5 s grace (a query without an end): their threads are
+        # daemons and end with the process; closing their sockets and database under them would
+        # only log a traceback each
         log.info("web UI stopped")
