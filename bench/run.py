@@ -101,6 +101,13 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
         # above 1: the pipeline here cannot sustain the latency run's rate, so its backlog grows
         "e2e_latency_rate_vs_e2e_throughput": (get("e2e", "latency_ms", "rate_lines_s"), get("e2e", "lines_s")),
     }
+    # the web API on waitress (opslog web) over werkzeug's development server, same database and requests
+    for query in ("newest_page", "host_level", "text_search", "histogram_24h", "context"):
+        pairs[f"web_{query}_p50_waitress_vs_werkzeug"] = (get("webui", query, "p50_ms"),
+                                                           get("webui", "werkzeug", query, "p50_ms"))
+    pairs["web_concurrent_requests_s_waitress_vs_werkzeug"] = (
+        get("webui", "concurrent_newest_page", "requests_s"),
+        get("webui", "werkzeug", "concurrent_newest_page", "requests_s"))
     slowest = [v for v in (get("shipper", "nginx_combined", "lines_s"), get("consumer", "1", "docs_s")) if v]
     pairs["e2e_vs_slowest_stage"] = (get("e2e", "lines_s"), min(slowest) if slowest else None)
     out = {name: round(a / b, 3) for name, (a, b) in pairs.items() if a is not None and b}
@@ -148,7 +155,8 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     for query, fig in r.get("webui", {}).items():
         if isinstance(fig, dict) and "p50_ms" in fig:
             rows.append((f"web API {query}", f"p50 {_fmt(fig.get('p50_ms'), ' ms')}",
-                         f"p95 {_fmt(fig.get('p95_ms'), ' ms')}", ""))
+                         f"p95 {_fmt(fig.get('p95_ms'), ' ms')}", _fmt(fig.get("requests_s"), " req/s")
+                         if "requests_s" in fig else ""))
     return rows
 
 

@@ -13,12 +13,20 @@ bench/work/cache/webui-db and reused while its manifest (record count,
 generator seed, seed version, index names) still matches: only the first run
 pays for it. BENCH_WEBUI_CACHE=0 seeds a throwaway database instead.
 
-The API is served by a real `opslog web` process and queried over HTTP with a
-bearer token, one request at a time, each with a slightly different window (so
+The API is served twice over the same database, by a real `opslog web` process
+(waitress, `webui.threads` 8) and by the same app on werkzeug's threaded
+development server (what `opslog web` ran before issue 12): `werkzeug` holds the
+second set of figures, `ratio` has waitress' over werkzeug's. Both run at once and
+each request goes to one then the other, the order alternating, so the machine's
+noise falls on both alike. Each is queried over HTTP with a bearer token, one
+request at a time, each with a slightly different window (so
 a cache cannot answer every request from one entry), windows anchored at the
 seed's anchor time. Queries, from the UI issue: newest page (1 h window),
 host + level filter (1 h), text search (1 h), histogram over 24 h, context
-(20 lines before and after a record).
+(20 lines before and after a record). Then `concurrent_newest_page`: CLIENTS
+clients at once, each sending CLIENT_REQUESTS newest-page requests back to back:
+requests/s over the whole burst and the p95 latency of one request, the mean of
+BURSTS bursts taking turns between the servers.
 """
 
 from __future__ import annotations
@@ -26,11 +34,15 @@ from __future__ import annotations
 import math
 import secrets
 import shutil
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -56,6 +68,19 @@ APPS = {"nginx_combined": ("nginx", "/var/log/nginx/access.log"),
         "syslog": ("system", "/var/log/syslog")}
 TEXT = ("timed out", "Googlebot", "checkout", "declined", "UFW BLOCK")
 WARMUP, REQUESTS = 3, 25
+CLIENTS, CLIENT_REQUESTS, BURSTS = 16, 10, 4
+SERVERS = ("waitress", "werkzeug")
+# The app on werkzeug's threaded development server (a thread per connection, no bound), as
+# `opslog web` served it before issue 12: the "before" side of the server comparison.
+WERKZEUG_SERVE = """
+import sys
+from werkzeug.serving import make_server
+from common.config import load_config
+from webui import create_app
+config = load_config(sys.argv[1])
+host, _, port = config.webui.listen.rpartition(":")
+make_server(host, int(port), create_app(config), threaded=True).serve_forever()
+"""
 CHUNK = 5000
 
 
@@ -198,35 +223,80 @@ def _healthy(port: int) -> bool:
         return False
 
 
-def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict:
-    port, token = free_port(), secrets.token_urlsafe(24)
-    cfg = write_config(run_dir / "web.yaml", {
+def _server(ctx: Context, uri: str, run_dir: Path, server: str, token: str) -> tuple[OpslogProcess, int]:
+    port = free_port()
+    cfg = write_config(run_dir / f"web-{server}.yaml", {
         "mongo": {"uri": f"{uri}/{DATABASE}"},
         "webui": {"listen": f"127.0.0.1:{port}", "auth": "password", "api_tokens": [token],
                   "secret_key": secrets.token_hex(16)},
         "log_level": "warning"})
-    figures: dict[str, object] = {}
-    with OpslogProcess(ctx, "web", cfg) as web:
-        try:
-            wait_until(lambda: _healthy(port), 60, interval=0.1, alive=web.alive, what="opslog web answering")
-        except (RuntimeError, TimeoutError) as exc:
-            raise RuntimeError(f"{exc}; the web UI said:\n{web.log_tail()}") from None
+    web = OpslogProcess(ctx, "web", cfg)
+    if server == "werkzeug":
+        web.argv = [sys.executable, "-c", WERKZEUG_SERVE, str(cfg)]
+    return web, port
+
+
+def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict[str, dict]:
+    """Per server, its figures. Both serve at once and each request goes to one then the other
+    (the order alternating), so the machine's noise falls on both alike."""
+    token = secrets.token_urlsafe(24)
+    figures: dict[str, dict] = {name: {} for name in SERVERS}
+    with ExitStack() as stack:
+        ports: dict[str, int] = {}
+        webs: dict[str, OpslogProcess] = {}
+        for name in SERVERS:
+            web, ports[name] = _server(ctx, uri, run_dir, name, token)
+            webs[name] = stack.enter_context(web)
+        for name, web in webs.items():
+            try:
+                wait_until(partial(_healthy, ports[name]), 60, interval=0.1, alive=web.alive, what=f"{name} answering")
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"{exc}; the web UI said:\n{web.log_tail()}") from None
         anchor = manifest["anchor"].replace(tzinfo=UTC)
-        for query, paths in requests(anchor, manifest["sample_ids"]).items():
-            times, last = [], b""
+        queries = requests(anchor, manifest["sample_ids"])
+        for query, paths in queries.items():
+            times: dict[str, list[float]] = {name: [] for name in SERVERS}
+            last = b""
             for i, path in enumerate(paths):
-                elapsed, last = timed_get(port, path, token)
-                if i >= WARMUP:
-                    times.append(elapsed)
-            figures[query] = {"p50_ms": round(percentile(times, 50), 1), "p95_ms": round(percentile(times, 95), 1),
-                              "max_ms": round(max(times), 1), "requests": len(times)}
+                for name in SERVERS if i % 2 == 0 else reversed(SERVERS):
+                    elapsed, last = timed_get(ports[name], path, token)
+                    if i >= WARMUP:
+                        times[name].append(elapsed)
+            for name, ms in times.items():
+                figures[name][query] = {"p50_ms": round(percentile(ms, 50), 1),
+                                        "p95_ms": round(percentile(ms, 95), 1),
+                                        "max_ms": round(max(ms), 1), "requests": len(ms)}
             if query == "histogram_24h":
                 answer = orjson.loads(last)
-                figures[query]["counted"] = sum(_bucket_total(b) for b in answer.get("buckets", []))
-                figures[query]["complete"] = answer.get("complete")
-        web.tree.sample()
-        figures["web_rss_mib"] = round(web.tree.rss_mib, 1)
+                for name in SERVERS:
+                    figures[name][query]["counted"] = sum(_bucket_total(b) for b in answer.get("buckets", []))
+                    figures[name][query]["complete"] = answer.get("complete")
+        bursts: dict[str, list[dict]] = {name: [] for name in SERVERS}
+        for burst in range(BURSTS):
+            for name in SERVERS if burst % 2 == 0 else reversed(SERVERS):
+                bursts[name].append(concurrent(ports[name], token, queries["newest_page"]))
+        for name, web in webs.items():
+            figures[name]["concurrent_newest_page"] = {
+                "requests_s": round(sum(b["requests_s"] for b in bursts[name]) / BURSTS, 1),
+                "p50_ms": round(sum(b["p50_ms"] for b in bursts[name]) / BURSTS, 1),
+                "p95_ms": round(sum(b["p95_ms"] for b in bursts[name]) / BURSTS, 1),
+                "clients": CLIENTS, "requests": sum(b["requests"] for b in bursts[name])}
+            web.tree.sample()
+            figures[name]["web_rss_mib"] = round(web.tree.rss_mib, 1)
     return figures
+
+
+def concurrent(port: int, token: str, paths: list[str]) -> dict:
+    """CLIENTS clients at once, each sending CLIENT_REQUESTS of `paths` back to back."""
+    def client(c: int) -> list[float]:
+        return [timed_get(port, paths[(c + i) % len(paths)], token)[0] for i in range(CLIENT_REQUESTS)]
+
+    began = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        times = [t for one in pool.map(client, range(CLIENTS)) for t in one]
+    elapsed = time.perf_counter() - began
+    return {"requests_s": round(len(times) / elapsed, 1), "p50_ms": round(percentile(times, 50), 1),
+            "p95_ms": round(percentile(times, 95), 1), "clients": CLIENTS, "requests": len(times)}
 
 
 def _bucket_total(bucket: dict) -> int:
@@ -248,7 +318,8 @@ def run(ctx: Context) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     with MongoServer(base) as server:
         manifest = seed(ctx, server.uri, count)
-        figures = measure(ctx, server.uri, manifest, run_dir)
+        by_server = measure(ctx, server.uri, manifest, run_dir)
+        figures = {**by_server["waitress"], "werkzeug": by_server["werkzeug"]}
     if not cached:
         shutil.rmtree(base, ignore_errors=True)
     return {"records": manifest["stored"], "rollups": manifest["rollups"], "window_anchor": _iso(manifest["anchor"]

@@ -85,7 +85,7 @@ def cmd_consume(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_web(config: Config, args: argparse.Namespace) -> int:
-    from webui import serve
+    from webui.server import serve
     serve(config)
     return 0
 

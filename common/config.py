@@ -131,6 +131,10 @@ class WebConfig:
     max_limit: int = 1000
     export_max_rows: int = 100_000
     query_timeout: float = 10.0  # seconds: maxTimeMS for every database read of one request
+    threads: int = 8                # waitress worker threads (requests running at once)
+    max_streams: int = 4            # of those, at most this many held by streamed responses (exports, tail)
+    connection_limit: int = 100     # open connections; more wait in the listen backlog
+    request_timeout: float = 30.0   # a connection silent this long is closed (slow or idle client)
 
 
 @dataclass(frozen=True)
@@ -208,11 +212,21 @@ def _positive_int(value: Any) -> int:
     return value
 
 
-def _query_timeout(value: Any) -> float:
-    seconds = parse_duration(value)
-    if not 0.1 <= seconds <= 300:
-        raise ValueError(f"must be between 100ms and 5m, got {value!r}")
-    return seconds
+def _int_between(low: int, high: int) -> Callable[[Any], int]:
+    def check(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"must be an integer from {low} to {high}, got {value!r}")
+        return value
+    return check
+
+
+def _duration_between(low: float, high: float) -> Callable[[Any], float]:
+    def check(value: Any) -> float:
+        seconds = parse_duration(value)
+        if not low <= seconds <= high:
+            raise ValueError(f"must be from {low:g}s to {high:g}s, got {value!r}")
+        return seconds
+    return check
 
 
 def _bool(value: Any) -> bool:
@@ -475,6 +489,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
             _secret(token, MIN_API_TOKEN_CHARS, "characters")
         except ValueError as exc:
             w.problem(f"api_tokens[{i}]", str(exc))
+    threads = w.get("threads", 8, _int_between(2, 256))
     webui = WebConfig(
         listen=w.get("listen", "127.0.0.1:8080", _listen),
         auth=w.get("auth", "password", _choice(*AUTH_MODES)),
@@ -488,7 +503,16 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         default_window=w.get("default_window", 3600.0, parse_duration),
         max_limit=w.get("max_limit", 1000, _positive_int),
         export_max_rows=w.get("export_max_rows", 100_000, _positive_int),
-        query_timeout=w.get("query_timeout", 10.0, _query_timeout))
+        query_timeout=w.get("query_timeout", 10.0, _duration_between(0.1, 300.0)),
+        threads=threads,
+        max_streams=w.get("max_streams", threads // 2, _int_between(1, 255)),
+        connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),
+        request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)))
+    if webui.max_streams >= webui.threads:
+        w.problem("max_streams", f"must be below webui.threads ({webui.threads}), so short requests always have a "
+                                 "thread")
+    if webui.connection_limit < webui.threads:
+        w.problem("connection_limit", f"must be at least webui.threads ({webui.threads})")
     if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
         w.problem("users", "auth is 'password' but no users or api_tokens are configured")
     if webui.auth == "proxy_header" and w.data.get("trusted_proxies") is None:

@@ -37,8 +37,8 @@ def test_up_shows_demo_lines_and_ctrl_c_stops_everything(tmp_path):
             wait_until(lambda: logs.count_documents({"app": "extra"}) == 1, timeout=30,
                        message="the extra path tailed")
 
-        with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
-            assert response.status == 200
+        # the web UI may still be starting when the demo lines are already stored
+        wait_until(lambda: _answers(f"{url}/healthz"), timeout=30, message="the web UI answering /healthz")
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(f"{url}/api/logs", timeout=10)
         assert info.value.code == 401, "the UI started by `up` requires sign-in"
@@ -55,6 +55,14 @@ def test_up_shows_demo_lines_and_ctrl_c_stops_everything(tmp_path):
         if up.poll() is None:
             up.kill()
             up.wait()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def _processes_mentioning(text: str) -> list[int]:

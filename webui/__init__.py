@@ -1,4 +1,4 @@
-"""opslog's web UI and JSON API: `create_app(config)` builds it, `serve(config)` runs it.
+"""opslog's web UI and JSON API: `create_app(config)` builds it, `webui.server.serve(config)` serves it.
 
 Blueprints: `auth` (who is asking), `api` (JSON), `pages` (HTML), `ops` (health,
 metrics). `queries.Store` is the only thing that talks to MongoDB.
@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, ops, pages, peers
+from webui import api, auth, openapi, ops, pages, peers
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import Store, open_database
+from webui.streams import StreamSlots
 from webui.throttle import SignInGuard
 
 if TYPE_CHECKING:
@@ -57,7 +55,8 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
     ops.Metrics().install(app)
-    for blueprint in (auth.bp, api.bp, pages.bp, ops.bp):
+    StreamSlots(web.max_streams).install(app)
+    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)
@@ -92,14 +91,20 @@ def _install_error_handlers(app: Flask) -> None:
         log.warning("%s", exc)
         app.extensions["opslog.metrics"].store_errors.inc()
         if _wants_json():
-            return json_response({"error": "the database is unavailable, try again shortly"}, 503)
+            return json_response({"error": "the database is unavailable, try again shortly", "param": None}, 503)
         return render_template("error.html", status=503,
                                message="The database is unavailable; try again shortly."), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         if _wants_json():
-            return json_response({"error": exc.description or exc.name}, exc.code or 500)
+            # Every API error has the same body, `param` null when no parameter is at fault; the
+            # exception's own headers (Allow on a 405) are kept.
+            response = json_response({"error": exc.description or exc.name, "param": None}, exc.code or 500)
+            for name, value in exc.get_headers():
+                if name.lower() != "content-type":
+                    response.headers[name] = value
+            return response
         return render_template("error.html", status=exc.code, message=exc.description or exc.name), exc.code
 
 
@@ -109,25 +114,3 @@ def close_app(app: Flask) -> None:
     if client is not None:
         client.close()
 
-
-def serve(config: Config) -> None:
-    """Serve on `webui.listen` until SIGTERM/SIGINT, with werkzeug's threaded WSGI server."""
-    app = create_app(config)
-    host, _, port = config.webui.listen.rpartition(":")
-    server = make_server(host.strip("[]"), int(port), app, threaded=True)
-    server.daemon_threads = True
-
-    def stop(signum, _frame):
-        log.info("signal %s: stopping the web UI", signum)
-        threading.Thread(target=server.shutdown, daemon=True).start()
-
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    log.info("web UI listening on http://%s", config.webui.listen)
-    try:
-        server.serve_forever()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        server.server_close()
-        close_app(app)
-        log.info("web UI stopped")

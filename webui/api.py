@@ -9,8 +9,9 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from webui import formats
-from webui.params import Filters, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
+from webui.params import Filters, ParamError, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
 from webui.queries import QueryTimeout, bucket_for, get_store
+from webui.streams import open_stream
 
 log = logging.getLogger(__name__)
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -83,6 +84,10 @@ def export():
     fmt = parse_choice(request.args, "format", ("ndjson", "csv"), "ndjson")
     max_rows = current_app.config["OPSLOG"].webui.export_max_rows
     limit = parse_int(request.args, "limit", max_rows, max_rows)
+    return open_stream(lambda: _export_response(flt, fmt, limit))
+
+
+def _export_response(flt: Filters, fmt: str, limit: int) -> Response:
     records = get_store().iter_records(flt, limit)
     # The first page is read before the 200 goes out, so a timeout there is a clean 503; one
     # later cuts the stream (the client sees an unterminated download, never a short "complete" one).
@@ -106,5 +111,5 @@ def query_timeout(exc: QueryTimeout):
     message = (f"the search took longer than {exc.seconds:g} s and was stopped; "
                "narrow the time window or add filters (host, app, level)")
     if request.path.startswith("/api/"):
-        return formats.json_response({"error": message, "timeout_seconds": exc.seconds}, 503)
+        return formats.json_response({"error": message, "param": None, "timeout_seconds": exc.seconds}, 503)
     return render_template("error.html", status=503, message=message), 503

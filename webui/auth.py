@@ -36,7 +36,7 @@ from webui.throttle import HashesBusy, SignInGuard
 
 log = logging.getLogger(__name__)
 bp = Blueprint("auth", __name__)
-OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics"}
+OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics", "openapi.openapi"}
 # Open and never rendered with the user's name: no session lookup (a database read) for them.
 _NO_IDENTITY = OPEN_ENDPOINTS - {"auth.login"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -117,7 +117,8 @@ def require_user():
         return None
     if g.user is None:
         if request.path.startswith("/api/"):
-            response = jsonify(error="authentication required (sign in or send Authorization: Bearer <token>)")
+            response = jsonify(error="authentication required (sign in or send Authorization: Bearer <token>)",
+                               param=None)
             response.status_code = 401
             response.headers["WWW-Authenticate"] = 'Bearer realm="opslog"'
             return response
