@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from webui import formats
-from webui.params import Filters, ParamError, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
+from webui.params import Filters, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
 from webui.queries import QueryTimeout, bucket_for, get_store
 from webui.streams import open_stream
 
