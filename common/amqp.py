@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 
 DLX_SUFFIX = ".dlx"
 REASON_HEADER = "x-opslog-reason"
+# What the broker adds to a message it redelivers or dead-letters: a message published again
+# starts afresh, so these (and our reason) are not carried over.
+BROKER_HEADERS = ("x-delivery-count", "x-death", "x-first-death-exchange", "x-first-death-queue",
+                  "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
 _AUTH_ERRORS = (pe.ProbableAuthenticationError, pe.AuthenticationError, pe.ProbableAccessDeniedError)
 
 
@@ -231,6 +235,23 @@ class Delivery:
     redelivered: bool
 
 
+def fresh_headers(headers: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`headers` without what the broker added on a redelivery or dead-lettering, nor `drop`."""
+    return {k: v for k, v in headers.items() if k not in BROKER_HEADERS and k != REASON_HEADER and k not in drop}
+
+
+def _publish_confirmed(link: _Link, exchange: str, routing_key: str, body: bytes,
+                       headers: dict[str, Any]) -> None:
+    """Publish persistent on `link`'s channel, which is in confirm mode: returns once the broker has it."""
+    assert link.channel is not None
+    props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers=headers)
+    try:
+        link.channel.basic_publish(exchange, routing_key, body, props, mandatory=True)
+    except _PIKA_ERRORS as exc:
+        link.close()
+        raise _translate(exc) from exc
+
+
 class Subscriber(_Link):
     """Consumes the records queue with manual acks and a prefetch window."""
 
@@ -279,11 +300,57 @@ class Subscriber(_Link):
 
     def dead_letter(self, body: bytes, reason: str, headers: dict[str, Any] | None = None) -> None:
         """Publish `body` to the dead-letter queue with `reason`, confirmed."""
+        _publish_confirmed(self, self.cfg.exchange + DLX_SUFFIX, "", body,
+                           {**(headers or {}), REASON_HEADER: reason[:1000]})
+
+    def requeue(self, body: bytes, headers: dict[str, Any]) -> None:
+        """Publish `body` again to the records queue alone (the default exchange, not the fanout
+        one, so no other bound queue gets a copy), confirmed: a new message, delivery count 0."""
+        _publish_confirmed(self, "", self.cfg.queue, body, headers)
+
+
+class DeadLetterQueue(_Link):
+    """The dead-letter queue, for `opslog dead-letters`: messages taken one at a time and
+    unacked until `ack`, so whatever is not acked returns to it when the link closes."""
+
+    def connect(self) -> None:
+        super().connect()
         assert self.channel is not None
-        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
-                                     headers={**(headers or {}), REASON_HEADER: reason[:1000]})
+        self.channel.confirm_delivery()
+
+    def depth(self) -> int:
+        """Messages ready in the dead-letter queue (those this link holds unacked are not counted)."""
+        if not self.connected:
+            self.connect()
+        assert self.channel is not None
         try:
-            self.channel.basic_publish(self.cfg.exchange + DLX_SUFFIX, "", body, props, mandatory=True)
+            return int(self.channel.queue_declare(self.cfg.dead_letter_queue, passive=True).method.message_count)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+
+    def take(self) -> Delivery | None:
+        """The next dead letter, unacked; None when the queue is empty."""
+        if not self.connected:
+            self.connect()
+        assert self.channel is not None
+        try:
+            method, props, body = self.channel.basic_get(self.cfg.dead_letter_queue, auto_ack=False)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+        if method is None:
+            return None
+        return Delivery(method.delivery_tag, body, dict(props.headers or {}), method.redelivered)
+
+    def send_back(self, body: bytes, headers: dict[str, Any]) -> None:
+        """Publish to the records queue alone, confirmed (see `Subscriber.requeue`)."""
+        _publish_confirmed(self, "", self.cfg.queue, body, headers)
+
+    def ack(self, tag: int) -> None:
+        assert self.channel is not None
+        try:
+            self.channel.basic_ack(tag)
         except _PIKA_ERRORS as exc:
             self.close()
             raise _translate(exc) from exc
