@@ -172,7 +172,7 @@ class Consumer:
 
     def _flush_alone(self, delivery: Delivery) -> None:
         """A suspect, processed with no other message, its attempt recorded first (module docstring)."""
-        message_id = _message_id(delivery.body)
+        message_id = message_id_of(delivery.body)
         crashes = self._retry(lambda: self.store.begin_attempt(message_id), StoreUnavailable, "database",
                               self.stopping.is_set)
         if crashes is _GAVE_UP:
@@ -200,7 +200,7 @@ class Consumer:
         p.deliveries += 1
         p.bytes += len(delivery.body)
         # The body's hash: the same message redelivered, or published twice, counts once in rollups.
-        message_id = _message_id(delivery.body)
+        message_id = message_id_of(delivery.body)
         headers = {**fresh_headers(delivery.headers, drop=(SUSPECT_HEADER,)), MESSAGE_ID_HEADER: message_id}
         try:
             docs, rejected = decode_documents(delivery.body)
@@ -286,7 +286,8 @@ class Consumer:
             self.subscriber.sleep(min(left, 0.25))
 
 
-def _message_id(body: bytes) -> str:
+def message_id_of(body: bytes) -> str:
+    """A message's id: its body's hash, the same however often it is redelivered or requeued."""
     return hashlib.sha256(body).hexdigest()[:24]
 
 
