@@ -166,6 +166,8 @@ class Consumer:
     def _requeue(self, delivery: Delivery) -> None:
         """A worker died holding this message (or lost its connection): send it round again as a
         suspect, a new message to the broker, so deaths it did not cause never add up to its limit."""
+        log.info("message %s came back from a worker that died or disconnected; requeued as a suspect",
+                 message_id_of(delivery.body))
         self.subscriber.requeue(delivery.body, {**fresh_headers(delivery.headers), SUSPECT_HEADER: 1})
         self.subscriber.ack(delivery.tag, multiple=False)
         self.metrics.requeued.inc()

@@ -43,8 +43,9 @@ PER_MESSAGE = 300
 @pytest.mark.slow
 def test_two_consumers_killed_eight_times_through_a_database_outage_store_every_record_and_park_nothing(
         tmp_path, write_config, amqp_url, private_mongo, names):
-    records, messages = shippers(hosts=4, per_host=3000, per_message=PER_MESSAGE)  # 40 messages, 2 windows of 20
-    config = write_config(tmp_path, mongo={"uri": private_mongo.uri}, consumer={"retry_max_wait": "1s"})
+    records, messages = shippers(hosts=4, per_host=1500, per_message=PER_MESSAGE)  # 20 messages: 2 windows
+    config = write_config(tmp_path, mongo={"uri": private_mongo.uri},
+                          consumer={"prefetch": 10, "retry_max_wait": "1s"})
     db = pymongo.MongoClient(private_mongo.uri, serverSelectionTimeoutMS=30000)[names.database]
     workers = [run_opslog("consume", config=config) for _ in range(2)]
     rng = random.Random(12)
