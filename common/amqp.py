@@ -29,6 +29,7 @@ from common.errors import BrokerRejected, BrokerUnavailable
 log = logging.getLogger(__name__)
 
 DLX_SUFFIX = ".dlx"
+REQUEUE_SUFFIX = ".requeue"  # bound to the records queue alone: suspects and replayed dead letters go back here
 REASON_HEADER = "x-opslog-reason"
 # What the broker adds to a message it redelivers or dead-letters: a message published again
 # starts afresh, so these (and our reason) are not carried over.
@@ -90,7 +91,8 @@ def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> tuple[Blockin
     """Declare exchange, records queue, dead-letter exchange and queue; idempotent.
 
     Shipper and consumer both call this, so whichever starts first creates it and
-    records are never published to an exchange with no queue bound. Both queues
+    records are never published to an exchange with no queue bound. The requeue
+    exchange feeds the records queue alone (`Subscriber.requeue`). Both queues
     are quorum queues (replicated, with a delivery limit) unless `queue_type` is
     classic; with `auto`, a queue the broker will not declare as quorum (it exists
     as another type or with other arguments, or the broker has no quorum queues)
@@ -106,6 +108,9 @@ def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> tuple[Blockin
     channel.queue_bind(cfg.dead_letter_queue, dlx)
     channel, kind = _declare_queue(channel, cfg, cfg.queue, queue_arguments(cfg, quorum), queue_arguments(cfg, False))
     channel.queue_bind(cfg.queue, cfg.exchange)
+    # Not the records exchange: a queue an operator bound to it as well (an archive) has its copy already.
+    channel.exchange_declare(cfg.exchange + REQUEUE_SUFFIX, "fanout", durable=True)
+    channel.queue_bind(cfg.queue, cfg.exchange + REQUEUE_SUFFIX)
     return channel, kind
 
 
@@ -304,9 +309,9 @@ class Subscriber(_Link):
                            {**(headers or {}), REASON_HEADER: reason[:1000]})
 
     def requeue(self, body: bytes, headers: dict[str, Any]) -> None:
-        """Publish `body` again to the records queue alone (the default exchange, not the fanout
-        one, so no other bound queue gets a copy), confirmed: a new message, delivery count 0."""
-        _publish_confirmed(self, "", self.cfg.queue, body, headers)
+        """Publish `body` again to the records queue alone, through the requeue exchange,
+        confirmed: a new message to the broker, its delivery count starts from 0."""
+        _publish_confirmed(self, self.cfg.exchange + REQUEUE_SUFFIX, "", body, headers)
 
 
 class DeadLetterQueue(_Link):
@@ -345,7 +350,7 @@ class DeadLetterQueue(_Link):
 
     def send_back(self, body: bytes, headers: dict[str, Any]) -> None:
         """Publish to the records queue alone, confirmed (see `Subscriber.requeue`)."""
-        _publish_confirmed(self, "", self.cfg.queue, body, headers)
+        _publish_confirmed(self, self.cfg.exchange + REQUEUE_SUFFIX, "", body, headers)
 
     def ack(self, tag: int) -> None:
         assert self.channel is not None
