@@ -93,3 +93,9 @@ def test_check_config_accepts_a_good_file(tmp_path):
     path.write_text(yaml.safe_dump(GOOD))
     proc = run_opslog("check-config", config=path)
     assert proc.wait(timeout=60) == 0, proc.output()
+
+
+def test_consumer_crash_limit_defaults_to_5_and_must_be_1_or_more():
+    assert parse_config(GOOD, {}).consumer.crash_limit == 5
+    problems = problems_of({**GOOD, "consumer": {"crash_limit": 0}})
+    assert any(p.startswith("consumer.crash_limit:") for p in problems), problems
