@@ -26,8 +26,8 @@ So the consumer decides, from evidence of its own:
   message, so its broker delivery count starts again from 0, and the broker's
   delivery limit stays a safety net for a message that kills a worker before it
   can even be looked at. Nothing is decoded on this path, so it cannot crash.
-- A message with the suspect header is processed alone, after every delivery
-  in hand has been sorted (so a redelivered neighbour is requeued before the
+- A message with the suspect header is processed alone (those in hand in random
+  order), after every delivery in hand has been sorted (so a redelivered neighbour is requeued before the
   next death could return it again). Just before, an attempt is recorded in
   MongoDB; an outcome removes it. Attempts still recorded are deaths of a
   worker holding that message and no other. Once `consumer.crash_limit` of
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import time
 from collections import deque
@@ -92,6 +93,7 @@ class Consumer:
         self.metrics = metrics or ConsumerMetrics()
         self.pending = Pending()
         self.suspects: deque[Delivery] = deque()  # taken, unacked, each to be processed alone
+        self.random = random.Random()
         self.stopping = threading.Event()
         self.stop_deadline: float | None = None
 
@@ -137,7 +139,7 @@ class Consumer:
             # Suspects, slow one by one, only once every delivery in hand is sorted: a redelivered
             # message sitting unsorted behind them would be returned, counted, by the next death.
             while self.suspects and not self.stopping.is_set() and not self.subscriber.waiting():
-                self._flush_alone(self.suspects.popleft())
+                self._flush_alone(self._next_suspect())
             if self.stopping.is_set():
                 # No basic.cancel first: deliveries not taken go back to the queue when we
                 # disconnect anyway, and that round trip once stalled for 30 s after a broker restart.
@@ -162,6 +164,14 @@ class Consumer:
             self.suspects.append(delivery)
         else:
             self._take(delivery, self.pending)
+
+    def _next_suspect(self) -> Delivery:
+        """A suspect picked at random. In order, the one a worker was processing when it was killed
+        would come back first after every restart, so a kill loop would hit it again and again."""
+        picked = self.random.randrange(len(self.suspects))
+        suspect = self.suspects[picked]
+        del self.suspects[picked]
+        return suspect
 
     def _requeue(self, delivery: Delivery) -> None:
         """A worker died holding this message (or lost its connection): send it round again as a
