@@ -37,15 +37,16 @@ from tests.helpers import REPO_ROOT, queue_depth, run_opslog, stop, wait_until
 
 ROUNDS = 8
 OUTAGE = (3, 5)  # the database stops in the fourth round and is back for the sixth: about 5 s
-PER_MESSAGE = 300
+PER_MESSAGE = 500
 
 
 @pytest.mark.slow
 def test_two_consumers_killed_eight_times_through_a_database_outage_store_every_record_and_park_nothing(
         tmp_path, write_config, amqp_url, private_mongo, names):
-    records, messages = shippers(hosts=4, per_host=1500, per_message=PER_MESSAGE)  # 20 messages: 2 windows
-    config = write_config(tmp_path, mongo={"uri": private_mongo.uri},
-                          consumer={"prefetch": 10, "retry_max_wait": "1s"})
+    # 40 messages: the two workers' prefetch windows (20), whose first batch (5000 records) takes
+    # longer to store than a worker lives between kills.
+    records, messages = shippers(hosts=4, per_host=5000, per_message=PER_MESSAGE)
+    config = write_config(tmp_path, mongo={"uri": private_mongo.uri}, consumer={"retry_max_wait": "1s"})
     db = pymongo.MongoClient(private_mongo.uri, serverSelectionTimeoutMS=30000)[names.database]
     workers = [run_opslog("consume", config=config) for _ in range(2)]
     rng = random.Random(12)
@@ -59,7 +60,7 @@ def test_two_consumers_killed_eight_times_through_a_database_outage_store_every_
                 time.sleep(rng.uniform(2.0, 3.0))  # they wait for the database, holding nothing
             else:
                 wait_attached(amqp_url, names.queue, count=2)  # each death then returns a window
-                time.sleep(rng.uniform(0.3, 1.0))
+                time.sleep(rng.uniform(0.2, 0.7))
             if n == OUTAGE[0]:
                 private_mongo.stop()  # with batches in hand
                 time.sleep(rng.uniform(0.5, 1.0))
@@ -67,6 +68,7 @@ def test_two_consumers_killed_eight_times_through_a_database_outage_store_every_
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
             workers = [run_opslog("consume", config=config) for _ in range(2)]
+        wait_attached(amqp_url, names.queue, count=2)  # up again, so they stop on SIGTERM
 
         def settled() -> bool:
             parked = queue_depth(amqp_url, names.dead_letter_queue) * PER_MESSAGE
