@@ -8,15 +8,18 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import consumer.consumer
 from common.cli import main
 
 CRASH_MARK = "this line kills the consumer"
+T = TypeVar("T")
 
 
-def _deadly(decode):  # type: ignore[no-untyped-def]
-    def decode_documents(body: bytes):  # type: ignore[no-untyped-def]
+def _deadly(decode: Callable[[bytes], T]) -> Callable[[bytes], T]:
+    def decode_documents(body: bytes) -> T:
         if CRASH_MARK.encode() in body:
             os.kill(os.getpid(), signal.SIGKILL)
         return decode(body)
