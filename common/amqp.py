@@ -29,7 +29,12 @@ from common.errors import BrokerRejected, BrokerUnavailable
 log = logging.getLogger(__name__)
 
 DLX_SUFFIX = ".dlx"
+REQUEUE_SUFFIX = ".requeue"  # bound to the records queue alone: suspects and replayed dead letters go back here
 REASON_HEADER = "x-opslog-reason"
+# What the broker adds to a message it redelivers or dead-letters: a message published again
+# starts afresh, so these (and our reason) are not carried over.
+BROKER_HEADERS = ("x-delivery-count", "x-death", "x-first-death-exchange", "x-first-death-queue",
+                  "x-first-death-reason", "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason")
 _AUTH_ERRORS = (pe.ProbableAuthenticationError, pe.AuthenticationError, pe.ProbableAccessDeniedError)
 
 
@@ -86,7 +91,8 @@ def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> tuple[Blockin
     """Declare exchange, records queue, dead-letter exchange and queue; idempotent.
 
     Shipper and consumer both call this, so whichever starts first creates it and
-    records are never published to an exchange with no queue bound. Both queues
+    records are never published to an exchange with no queue bound. The requeue
+    exchange feeds the records queue alone (`Subscriber.requeue`). Both queues
     are quorum queues (replicated, with a delivery limit) unless `queue_type` is
     classic; with `auto`, a queue the broker will not declare as quorum (it exists
     as another type or with other arguments, or the broker has no quorum queues)
@@ -102,6 +108,9 @@ def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> tuple[Blockin
     channel.queue_bind(cfg.dead_letter_queue, dlx)
     channel, kind = _declare_queue(channel, cfg, cfg.queue, queue_arguments(cfg, quorum), queue_arguments(cfg, False))
     channel.queue_bind(cfg.queue, cfg.exchange)
+    # Not the records exchange: a queue an operator bound to it as well (an archive) has its copy already.
+    channel.exchange_declare(cfg.exchange + REQUEUE_SUFFIX, "fanout", durable=True)
+    channel.queue_bind(cfg.queue, cfg.exchange + REQUEUE_SUFFIX)
     return channel, kind
 
 
@@ -231,6 +240,23 @@ class Delivery:
     redelivered: bool
 
 
+def fresh_headers(headers: dict[str, Any], drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """`headers` without what the broker added on a redelivery or dead-lettering, nor `drop`."""
+    return {k: v for k, v in headers.items() if k not in BROKER_HEADERS and k != REASON_HEADER and k not in drop}
+
+
+def _publish_confirmed(link: _Link, exchange: str, routing_key: str, body: bytes,
+                       headers: dict[str, Any]) -> None:
+    """Publish persistent on `link`'s channel, which is in confirm mode: returns once the broker has it."""
+    assert link.channel is not None
+    props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent, headers=headers)
+    try:
+        link.channel.basic_publish(exchange, routing_key, body, props, mandatory=True)
+    except _PIKA_ERRORS as exc:
+        link.close()
+        raise _translate(exc) from exc
+
+
 class Subscriber(_Link):
     """Consumes the records queue with manual acks and a prefetch window."""
 
@@ -279,11 +305,57 @@ class Subscriber(_Link):
 
     def dead_letter(self, body: bytes, reason: str, headers: dict[str, Any] | None = None) -> None:
         """Publish `body` to the dead-letter queue with `reason`, confirmed."""
+        _publish_confirmed(self, self.cfg.exchange + DLX_SUFFIX, "", body,
+                           {**(headers or {}), REASON_HEADER: reason[:1000]})
+
+    def requeue(self, body: bytes, headers: dict[str, Any]) -> None:
+        """Publish `body` again to the records queue alone, through the requeue exchange,
+        confirmed: a new message to the broker, its delivery count starts from 0."""
+        _publish_confirmed(self, self.cfg.exchange + REQUEUE_SUFFIX, "", body, headers)
+
+
+class DeadLetterQueue(_Link):
+    """The dead-letter queue, for `opslog dead-letters`: messages taken one at a time and
+    unacked until `ack`, so whatever is not acked returns to it when the link closes."""
+
+    def connect(self) -> None:
+        super().connect()
         assert self.channel is not None
-        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
-                                     headers={**(headers or {}), REASON_HEADER: reason[:1000]})
+        self.channel.confirm_delivery()
+
+    def depth(self) -> int:
+        """Messages ready in the dead-letter queue (those this link holds unacked are not counted)."""
+        if not self.connected:
+            self.connect()
+        assert self.channel is not None
         try:
-            self.channel.basic_publish(self.cfg.exchange + DLX_SUFFIX, "", body, props, mandatory=True)
+            return int(self.channel.queue_declare(self.cfg.dead_letter_queue, passive=True).method.message_count)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+
+    def take(self) -> Delivery | None:
+        """The next dead letter, unacked; None when the queue is empty."""
+        if not self.connected:
+            self.connect()
+        assert self.channel is not None
+        try:
+            method, props, body = self.channel.basic_get(self.cfg.dead_letter_queue, auto_ack=False)
+        except _PIKA_ERRORS as exc:
+            self.close()
+            raise _translate(exc) from exc
+        if method is None:
+            return None
+        return Delivery(method.delivery_tag, body, dict(props.headers or {}), method.redelivered)
+
+    def send_back(self, body: bytes, headers: dict[str, Any]) -> None:
+        """Publish to the records queue alone, confirmed (see `Subscriber.requeue`)."""
+        _publish_confirmed(self, self.cfg.exchange + REQUEUE_SUFFIX, "", body, headers)
+
+    def ack(self, tag: int) -> None:
+        assert self.channel is not None
+        try:
+            self.channel.basic_ack(tag)
         except _PIKA_ERRORS as exc:
             self.close()
             raise _translate(exc) from exc

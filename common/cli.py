@@ -127,6 +127,31 @@ def cmd_db_init(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dead_letters(config: Config, args: argparse.Namespace) -> int:
+    """List what is parked in the dead-letter queue, or send it back to the records queue."""
+    from common.amqp import DeadLetterQueue
+    from common.errors import BrokerUnavailable
+    from consumer.deadletters import browse, replay
+
+    queue = DeadLetterQueue(config.amqp)
+    dead, records = config.amqp.dead_letter_queue, config.amqp.queue
+    try:
+        if args.dead_letters_command == "list":
+            depth, shown = browse(queue, args.limit)
+            print(f"{dead}: {depth} parked message(s)" + (f", the first {len(shown)}:" if shown else ""))
+            for parked in shown:
+                print(f"  {parked.line()}")
+            return 0
+        verb = "would replay" if args.dry_run else "replayed"
+        result = replay(queue, args.limit, args.dry_run, lambda p: print(f"  {verb}: {p.line()}"))
+    except BrokerUnavailable as exc:
+        log.error("%s", exc)
+        return 1
+    print(f"{'dry run: ' if args.dry_run else ''}{verb} {result.messages} message(s), {result.records} record(s), "
+          f"from {dead} to {records}; {result.left} left in {dead}")
+    return 0
+
+
 def cmd_import(config: Config, args: argparse.Namespace) -> int:
     from common.amqp import Publisher
     from shipper.backfill import BackfillError, Importer, Progress, plan, summary
@@ -147,6 +172,13 @@ def cmd_import(config: Config, args: argparse.Namespace) -> int:
     else:
         print(summary(result), file=sys.stderr)
     return 1 if result.interrupted else 0
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +210,18 @@ def build_parser() -> argparse.ArgumentParser:
         "init", help="create the indexes and the retention TTL index", description=cmd_db_init.__doc__)
     db_init.add_argument("-c", "--config", required=True, help="YAML config file")
     db_init.set_defaults(fn=cmd_db_init, config_mode="required")
+    dl = sub.add_parser("dead-letters", help="list or replay the parked messages of the dead-letter queue",
+                        description=cmd_dead_letters.__doc__)
+    dl_sub = dl.add_subparsers(dest="dead_letters_command", required=True)
+    dl_list = dl_sub.add_parser("list", help="how many messages are parked; each one's reason and record count")
+    dl_list.add_argument("--limit", type=_count, default=100, help="show at most this many (default: %(default)s)")
+    dl_replay = dl_sub.add_parser("replay", help="publish parked messages back to the records queue (confirmed), "
+                                  "then remove them; records already stored are not stored twice")
+    dl_replay.add_argument("--dry-run", action="store_true", help="only list and count what would be replayed")
+    dl_replay.add_argument("--limit", type=_count, help="replay at most this many (default: all parked now)")
+    for p in (dl_list, dl_replay):
+        p.add_argument("-c", "--config", required=True, help="YAML config file")
+        p.set_defaults(fn=cmd_dead_letters, config_mode="required")
     imp = command("import", cmd_import, "back-fill old log files (plain or .gz) once: records the shipper "
                   "already sent, or an earlier import, are not stored twice")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="log files, rotated ones included")

@@ -114,6 +114,7 @@ class ConsumerConfig:
     retry_max_wait: float = 30.0
     shutdown_timeout: float = 30.0
     metrics_listen: str | None = None
+    crash_limit: int = 5  # a suspect message is parked after killing the consumer this often while alone
 
 
 @dataclass(frozen=True)
@@ -479,7 +480,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         batch_max_wait=c.get("batch_max_wait", 0.5, parse_duration),
         retry_max_wait=c.get("retry_max_wait", 30.0, parse_duration),
         shutdown_timeout=c.get("shutdown_timeout", 30.0, parse_duration),
-        metrics_listen=c.get("metrics_listen", None, _listen))
+        metrics_listen=c.get("metrics_listen", None, _listen),
+        crash_limit=c.get("crash_limit", 5, _positive_int))
     c.finish()
 
     w = root.section("webui")

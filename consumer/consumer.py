@@ -16,23 +16,41 @@ acked with one multiple-ack. Every batch ends in one of three outcomes:
   schema, refused by the database): published to the dead-letter queue with
   the reason in a header, then acked with the rest, so it never blocks the queue.
 
-A message that crashes the consumer itself is returned to the queue by the
-broker; the quorum queue's delivery limit dead-letters it after a few attempts.
+A message that crashes the consumer itself cannot be told, by the broker, from
+its innocent neighbours: when a worker dies, every message it held comes back
+redelivered, and the quorum queue's delivery count grows for all of them alike.
+So the consumer decides, from evidence of its own:
+
+- A redelivered message is a suspect. It is published again at once to the
+  records queue with a suspect header (confirmed) and the original acked: a new
+  message, so its broker delivery count starts again from 0, and the broker's
+  delivery limit stays a safety net for a message that kills a worker before it
+  can even be looked at. Nothing is decoded on this path, so it cannot crash.
+- A message with the suspect header is processed alone (those in hand in random
+  order), after every delivery in hand has been sorted (so a redelivered neighbour is requeued before the
+  next death could return it again). Just before, an attempt is recorded in
+  MongoDB; an outcome removes it. Attempts still recorded are deaths of a
+  worker holding that message and no other. Once `consumer.crash_limit` of
+  them are recorded the message is parked in the dead-letter queue with that
+  reason. A database outage is not an attempt: nothing is recorded while the
+  database is away, the suspect just waits.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from tenacity import Retrying, retry_if_exception_type, wait_exponential, wait_random
 
-from common.amqp import Delivery, Subscriber
+from common.amqp import Delivery, Subscriber, fresh_headers
 from common.config import Config
 from common.errors import BrokerUnavailable, PoisonMessage, StoreUnavailable
 from common.record import decode_documents, encode_rejected, to_entry
@@ -43,6 +61,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MESSAGE_ID_HEADER = "x-opslog-message-id"
+SUSPECT_HEADER = "x-opslog-suspect"  # requeued after a redelivery: to be processed alone
 _GAVE_UP = object()
 
 
@@ -53,6 +72,7 @@ class Pending:
     messages: list[Message] = field(default_factory=list)
     dead: list[tuple[bytes, str, dict[str, Any]]] = field(default_factory=list)  # body, reason, headers
     last_tag: int = 0
+    tags: list[int] = field(default_factory=list)
     deliveries: int = 0
     records: int = 0
     bytes: int = 0
@@ -72,6 +92,8 @@ class Consumer:
         self.store = store
         self.metrics = metrics or ConsumerMetrics()
         self.pending = Pending()
+        self.suspects: deque[Delivery] = deque()  # taken, unacked, each to be processed alone
+        self.random = random.Random()
         self.stopping = threading.Event()
         self.stop_deadline: float | None = None
 
@@ -100,19 +122,24 @@ class Consumer:
 
     def _drop_pending(self, why: str) -> None:
         """Unacked deliveries return to the queue when the connection goes: forget our copies."""
-        taken = len(self.pending.messages) + len(self.pending.dead)
+        taken = len(self.pending.messages) + len(self.pending.dead) + len(self.suspects)
         log.warning("%s; %d unacked deliveries will be redelivered", why, taken)
         self.pending = Pending()
+        self.suspects.clear()
         self.metrics.reconnects.inc()
 
     def _consume(self) -> None:
         for delivery in self.subscriber.deliveries(inactivity_timeout=min(self.cfg.batch_max_wait, 0.5)):
             if delivery is not None:
-                self._take(delivery)
+                self._sort(delivery)
             # Write once nothing more is waiting: while a write runs, the next deliveries
             # gather, so batches grow with the load and a quiet queue is written at once.
             if self.pending and (delivery is None or self._full() or not self.subscriber.waiting()):
                 self._flush()
+            # Suspects, slow one by one, only once every delivery in hand is sorted: a redelivered
+            # message sitting unsorted behind them would be returned, counted, by the next death.
+            while self.suspects and not self.stopping.is_set() and not self.subscriber.waiting():
+                self._flush_alone(self._next_suspect())
             if self.stopping.is_set():
                 # No basic.cancel first: deliveries not taken go back to the queue when we
                 # disconnect anyway, and that round trip once stalled for 30 s after a broker restart.
@@ -130,16 +157,63 @@ class Consumer:
         return (p.records >= self.cfg.batch_max_records or p.bytes >= self.cfg.batch_max_bytes
                 or p.deliveries >= self.cfg.prefetch or time.monotonic() - p.started >= self.cfg.batch_max_wait)
 
-    def _take(self, delivery: Delivery) -> None:
-        p = self.pending
+    def _sort(self, delivery: Delivery) -> None:
+        if delivery.redelivered:
+            self._requeue(delivery)
+        elif SUSPECT_HEADER in delivery.headers:
+            self.suspects.append(delivery)
+        else:
+            self._take(delivery, self.pending)
+
+    def _next_suspect(self) -> Delivery:
+        """A suspect picked at random. In order, the one a worker was processing when it was killed
+        would come back first after every restart, so a kill loop would hit it again and again."""
+        picked = self.random.randrange(len(self.suspects))
+        suspect = self.suspects[picked]
+        del self.suspects[picked]
+        return suspect
+
+    def _requeue(self, delivery: Delivery) -> None:
+        """A worker died holding this message (or lost its connection): send it round again as a
+        suspect, a new message to the broker, so deaths it did not cause never add up to its limit."""
+        log.info("message %s came back from a worker that died or disconnected; requeued as a suspect",
+                 message_id_of(delivery.body))
+        self.subscriber.requeue(delivery.body, {**fresh_headers(delivery.headers), SUSPECT_HEADER: 1})
+        self.subscriber.ack(delivery.tag, multiple=False)
+        self.metrics.requeued.inc()
+
+    def _flush_alone(self, delivery: Delivery) -> None:
+        """A suspect, processed with no other message, its attempt recorded first (module docstring)."""
+        message_id = message_id_of(delivery.body)
+        crashes = self._retry(lambda: self.store.begin_attempt(message_id), StoreUnavailable, "database",
+                              self.stopping.is_set)
+        if crashes is _GAVE_UP:
+            return  # stopping: it stays unacked and comes back
+        assert isinstance(crashes, int)
+        if crashes >= self.cfg.crash_limit:
+            reason = f"crashed the consumer {crashes} times while processed alone"
+            log.error("parking message %s: %s", message_id, reason)
+            headers = fresh_headers(delivery.headers, drop=(SUSPECT_HEADER,))
+            self.subscriber.dead_letter(delivery.body, reason, {**headers, MESSAGE_ID_HEADER: message_id})
+            self.subscriber.ack(delivery.tag, multiple=False)
+            self.metrics.dead_lettered.inc()
+            self._retry(lambda: self.store.end_attempt(message_id), StoreUnavailable, "database",
+                        self.stopping.is_set)
+            return
+        alone = Pending()
+        self._take(delivery, alone)
+        self._flush(alone, done=lambda: self.store.end_attempt(message_id))
+
+    def _take(self, delivery: Delivery, p: Pending) -> None:
         if not p:
             p.started = time.monotonic()
         p.last_tag = delivery.tag
+        p.tags.append(delivery.tag)
         p.deliveries += 1
         p.bytes += len(delivery.body)
         # The body's hash: the same message redelivered, or published twice, counts once in rollups.
-        message_id = hashlib.sha256(delivery.body).hexdigest()[:24]
-        headers = {**delivery.headers, MESSAGE_ID_HEADER: message_id}
+        message_id = message_id_of(delivery.body)
+        headers = {**fresh_headers(delivery.headers, drop=(SUSPECT_HEADER,)), MESSAGE_ID_HEADER: message_id}
         try:
             docs, rejected = decode_documents(delivery.body)
         except PoisonMessage as exc:
@@ -155,11 +229,22 @@ class Consumer:
         p.messages.append(Message(message_id, docs))
         p.records += len(docs)
 
-    def _flush(self) -> None:
-        p, self.pending = self.pending, Pending()
+    def _flush(self, alone: Pending | None = None, done: Callable[[], None] | None = None) -> None:
+        """Store and ack the pending batch, or `alone` (one suspect); `done` runs once it is stored
+        and before the ack, retried with the write."""
+        if alone is None:
+            p, self.pending = self.pending, Pending()
+        else:
+            p = alone
         started = time.monotonic()
-        result = self._retry(lambda: self.store.write(p.messages, timeout=self._time_left()), StoreUnavailable,
-                             "database", self._past_deadline)
+
+        def write() -> WriteResult:
+            result = self.store.write(p.messages, timeout=self._time_left())
+            if done is not None:
+                done()
+            return result
+
+        result = self._retry(write, StoreUnavailable, "database", self._past_deadline)
         if result is _GAVE_UP:
             log.warning("shutdown timeout: %d records left unacked for redelivery", p.records)
             return
@@ -173,7 +258,11 @@ class Consumer:
         for body, reason, headers in dead:
             log.warning("dead-lettering a message: %s", reason)
             self.subscriber.dead_letter(body, reason, headers)
-        self.subscriber.ack(p.last_tag, multiple=True)
+        if any(s.tag < p.last_tag for s in self.suspects):
+            for tag in p.tags:  # a multiple ack would also ack the suspects set aside
+                self.subscriber.ack(tag, multiple=False)
+        else:
+            self.subscriber.ack(p.last_tag, multiple=True)
         self.metrics.stored.inc(result.inserted)
         self.metrics.duplicates.inc(result.duplicates)
         self.metrics.dead_lettered.inc(len(dead))
@@ -207,6 +296,11 @@ class Consumer:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0 and not give_up():
             self.subscriber.sleep(min(left, 0.25))
+
+
+def message_id_of(body: bytes) -> str:
+    """A message's id: its body's hash, the same however often it is redelivered or requeued."""
+    return hashlib.sha256(body).hexdigest()[:24]
 
 
 def _dead_batch(bad: list[tuple[Any, str]], headers: dict[str, Any]) -> tuple[bytes, str, dict[str, Any]]:

@@ -14,6 +14,8 @@ class ConsumerMetrics:
                                   "Records already stored (redelivery or re-sent lines)", registry=r)
         self.dead_lettered = Counter("opslog_consumer_dead_lettered", "Messages sent to the dead-letter queue",
                                      registry=r)
+        self.requeued = Counter("opslog_consumer_requeued", "Redelivered messages sent round again as suspects",
+                                registry=r)
         self.retries = Counter("opslog_consumer_retries", "Waits before retrying the database or broker",
                                registry=r)
         self.reconnects = Counter("opslog_consumer_reconnects", "Broker connections lost", registry=r)

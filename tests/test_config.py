@@ -141,3 +141,9 @@ def test_webui_query_timeout_is_a_duration_within_bounds():
     for bad in ("0s", "10m", "soon"):
         problems = problems_of({**GOOD, "webui": {"auth": "none", "query_timeout": bad}})
         assert [p for p in problems if p.startswith("webui.query_timeout:")], (bad, problems)
+
+
+def test_consumer_crash_limit_defaults_to_5_and_must_be_1_or_more():
+    assert parse_config(GOOD, {}).consumer.crash_limit == 5
+    problems = problems_of({**GOOD, "consumer": {"crash_limit": 0}})
+    assert any(p.startswith("consumer.crash_limit:") for p in problems), problems

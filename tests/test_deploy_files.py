@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from common.amqp import DLX_SUFFIX, queue_arguments
+from common.amqp import DLX_SUFFIX, REQUEUE_SUFFIX, queue_arguments
 from common.config import AmqpConfig, load_config
 from shipper.parsers import build_parser
 from tests.helpers import REPO_ROOT, run_opslog
@@ -178,9 +178,11 @@ def test_rabbitmq_definitions_declare_what_opslog_declares():
     assert queues[cfg.dead_letter_queue]["arguments"] == {"x-queue-type": "quorum"}
     assert all(q["durable"] and q["vhost"] == "opslog" for q in queues.values())
     exchanges = {e["name"]: e["type"] for e in definitions["exchanges"]}
-    assert exchanges == {cfg.exchange: "fanout", cfg.exchange + DLX_SUFFIX: "fanout"}
+    assert exchanges == {cfg.exchange: "fanout", cfg.exchange + DLX_SUFFIX: "fanout",
+                         cfg.exchange + REQUEUE_SUFFIX: "fanout"}
     bindings = {(b["source"], b["destination"]) for b in definitions["bindings"]}
-    assert bindings == {(cfg.exchange, cfg.queue), (cfg.exchange + DLX_SUFFIX, cfg.dead_letter_queue)}
+    assert bindings == {(cfg.exchange, cfg.queue), (cfg.exchange + DLX_SUFFIX, cfg.dead_letter_queue),
+                        (cfg.exchange + REQUEUE_SUFFIX, cfg.queue)}
 
 
 def test_db_init_creates_the_indexes_and_retention_once_and_again(tmp_path, write_config, mongo_db):

@@ -12,6 +12,8 @@ failure, or storing a redelivered message again, changes nothing:
    an earlier attempt of the same message inserted (`batch` equals its id);
    duplicates first stored by another message are counted by that one.
 
+`attempts` holds the isolated attempts at suspect messages (`consumer.store.attempts`).
+
 pymongo errors are translated here: connection trouble, no primary, timeouts
 and write-concern failures are StoreUnavailable (retry); a document the server
 or the BSON encoder will never take (too large, nested too deep, an integer over
@@ -36,6 +38,7 @@ from pymongo.monitoring import CommandListener
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
+from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.counters import apply_counts, trim_guards
 from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
 from consumer.store.writes import DUPLICATE_KEY, write_command
@@ -98,6 +101,7 @@ class Store:
         self.logs = self.db["logs"]
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
+        self.attempts = self.db["attempts"]
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
@@ -125,6 +129,7 @@ class Store:
             ensure_indexes(self.rollups, ROLLUP_INDEXES)
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
             ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
+            ensure_attempts_ttl(self.attempts)
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
@@ -140,6 +145,20 @@ class Store:
             return True
         except OperationFailure:
             return False
+
+    def begin_attempt(self, message_id: str) -> int:
+        """Record an isolated attempt at a suspect message; how many earlier ones the consumer died in."""
+        try:
+            return begin_attempt(self.attempts, message_id)
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
+
+    def end_attempt(self, message_id: str) -> None:
+        """The suspect has an outcome: forget its attempts."""
+        try:
+            end_attempt(self.attempts, message_id)
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
 
     def write(self, messages: list[Message], timeout: float | None = None) -> WriteResult:
         """Store every document of `messages` once and count each once in rollups/hosts.
