@@ -29,15 +29,22 @@ PASSWORDS = {"opslog-shipper": "shipper-secret", "opslog-consumer": "consumer-se
 def broker(private_rabbit: RabbitMQNode, tmp_path: Path) -> Iterator[RabbitMQNode]:
     """The private node with the definitions imported, the users given passwords and the test's
     own eyes (guest) allowed in: one import, as each rabbitmqctl call costs seconds."""
+    private_rabbit.ctl("import_definitions", str(definitions_with_passwords(tmp_path)))
+    wait_until(lambda: exists(private_rabbit, "opslog.dead"), timeout=30, message="definitions imported")
+    yield private_rabbit
+
+
+def definitions_with_passwords(directory: Path) -> Path:
+    """deploy/rabbitmq/definitions.json with PASSWORDS set and guest allowed into the vhost (a
+    copy in `directory`): importing it is what an operator does in three steps."""
     definitions = json.loads(DEFINITIONS.read_text())
     for user in definitions["users"]:
         user["password_hash"] = password_hash(PASSWORDS[user["name"]])
     definitions["permissions"].append({"user": "guest", "vhost": VHOST, "configure": ".*", "write": ".*",
                                        "read": ".*"})
-    (tmp_path / "definitions.json").write_text(json.dumps(definitions))
-    private_rabbit.ctl("import_definitions", str(tmp_path / "definitions.json"))
-    wait_until(lambda: exists(private_rabbit, "opslog.dead"), timeout=30, message="definitions imported")
-    yield private_rabbit
+    path = directory / "definitions.json"
+    path.write_text(json.dumps(definitions))
+    return path
 
 
 def password_hash(password: str) -> str:
@@ -129,3 +136,27 @@ def test_a_shipper_and_a_consumer_run_with_the_restricted_users(tmp_path: Path, 
         assert stop(shipper) == 0, shipper.output()
         assert stop(consumer) == 0, consumer.output()
     assert mongo_db.logs.count_documents({}) == 500
+
+
+def test_a_consumer_without_configure_permission_waits_for_the_topology_to_be_imported(tmp_path: Path,
+                                                                                      private_rabbit, write_config,
+                                                                                      mongo_db):
+    """Started before the operator imported the queues, it says what is missing and retries, as when the
+    broker is down; it neither gives up nor needs a permission to create them itself."""
+    full = definitions_with_passwords(tmp_path)
+    early = json.loads(full.read_text())
+    early["queues"], early["bindings"] = [], []
+    (tmp_path / "early.json").write_text(json.dumps(early))
+    private_rabbit.ctl("import_definitions", str(tmp_path / "early.json"))
+    consumer = run_opslog("consume", config=write_config(
+        tmp_path / "consumer", amqp={"url": url(private_rabbit, "opslog-consumer"), "exchange": "opslog",
+                                     "queue": "opslog.records", "dead_letter_queue": "opslog.dead"},
+        consumer={"retry_max_wait": "1s"}))
+    try:
+        wait_until(lambda: "queue opslog.dead does not exist and this user may not declare it" in consumer.output(),
+                   timeout=30, message="the consumer says what is missing")
+        assert consumer.poll() is None, consumer.output()
+        private_rabbit.ctl("import_definitions", str(full))
+        wait_attached(url(private_rabbit, "guest"), "opslog.records")
+    finally:
+        assert stop(consumer) == 0, consumer.output()
