@@ -247,7 +247,8 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
     received_at = _datetime(received) if type(received) is float or type(received) is int else None
     if received_at is not None and received_at > latest:
         received_at = latest
-    shared_ok = received_at is not None and type(host) is str and type(app) is str and type(source) is str
+    shared_ok = (received_at is not None and type(host) is str and type(app) is str and type(source) is str
+                 and len(host) <= MAX_NAME_CHARS and len(app) <= MAX_NAME_CHARS)
     for rec in group["records"]:
         if type(rec) is not list or len(rec) != _ROW_LENGTH:
             rejected.append((_entry(group, rec), f"record is not an array of {_ROW_LENGTH} values"))
@@ -283,6 +284,9 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
 
 _ROW_LENGTH = len(ROW_FIELDS)
 _REQUIRED = {"id": str, "host": str, "app": str, "source": str, "offset": int, "message": str}
+# Host and app names make the `_id` of the rollups and hosts documents: a record naming a host of
+# megabytes would make counter updates past MongoDB's 16 MB that no retry can store.
+MAX_NAME_CHARS = 1024
 _LEVELS = frozenset(LEVELS)
 _UTC = UTC
 
@@ -317,6 +321,9 @@ def to_document(entry: Any, latest: datetime | None = None) -> dict[str, Any]:
         value = entry.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise PoisonMessage(f"record field '{key}' is missing or not {kind.__name__}")
+    for key in ("host", "app"):
+        if len(entry[key]) > MAX_NAME_CHARS:
+            raise PoisonMessage(f"record field '{key}' is longer than {MAX_NAME_CHARS} characters")
     received_at = _time(entry.get("received_at"), "received_at")
     if latest is not None and received_at > latest:
         received_at = latest

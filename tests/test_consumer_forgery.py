@@ -1,16 +1,20 @@
 """What one shipper sends cannot distort what the others see, through a real `opslog consume`:
 a forged `received_at` is clamped to the consumer's clock, host and app names holding `|` get
-rollups of their own, and a host with endless file names keeps being counted."""
+rollups of their own, a host with endless file names keeps being counted, and a host name of
+megabytes is dead-lettered instead of wedging the counters."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
 
+from common.amqp import REASON_HEADER
+from common.record import MAX_NAME_CHARS
 from consumer.store.counters import HOST_LIST_KEEP, HOST_NAME_MAX
 from tests.consumer_support import (
     assert_stored_exactly_once,
     bodies,
+    dead_letters,
     make_records,
     publish,
     wait_attached,
@@ -71,3 +75,16 @@ def test_a_host_with_more_files_than_listed_is_still_counted(tmp_path, write_con
     assert len(host["sources"]) == HOST_LIST_KEEP
     assert all(len(source) <= HOST_NAME_MAX for source in host["sources"])
     assert host["apps"] == ["web"]
+
+
+def test_a_host_name_of_megabytes_is_dead_lettered_and_the_records_around_it_are_stored(tmp_path, write_config,
+                                                                                          amqp_url, names, mongo_db):
+    """Host and app names make the counters' ids: 5 MB of each would make a rollup update of 20 MB,
+    which no database stores, however often the consumer retries."""
+    before, after = make_records("web-01", 20), make_records("web-01", 20, first=20)
+    huge = make_records("h" * (5 << 20), 1, app="a" * (5 << 20))
+    consume(tmp_path, write_config, amqp_url, names, mongo_db, bodies(before, 20) + bodies(huge, 1) + bodies(after, 20),
+            before + after)
+    assert_stored_exactly_once(mongo_db, before + after)
+    [(_, headers)] = dead_letters(amqp_url, names.dead_letter_queue)
+    assert f"record field 'host' is longer than {MAX_NAME_CHARS} characters" in headers[REASON_HEADER]
