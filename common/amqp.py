@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,19 +99,65 @@ def declare_topology(channel: BlockingChannel, cfg: AmqpConfig) -> tuple[Blockin
     is used as it is, or declared classic. A refused declaration closes the
     channel, so this returns the channel to go on with, and the records queue's
     type: "quorum", "classic" or "existing".
-    """
+
+    A user without configure permission (the restricted users of
+    deploy/rabbitmq/definitions.json: the topology is imported ahead of time) is
+    refused every declaration with 403: an object that exists is then used as it is
+    (a passive declare needs no permission), and one that does not is waited for,
+    as a broker that is down is. A refused binding cannot be checked that way; a
+    missing one shows when the broker returns a publish as unroutable."""
     dlx = cfg.exchange + DLX_SUFFIX
-    channel.exchange_declare(cfg.exchange, "fanout", durable=True)
-    channel.exchange_declare(dlx, "fanout", durable=True)
+    channel = _declare_exchange(channel, cfg.exchange)
+    channel = _declare_exchange(channel, dlx)
     quorum = cfg.queue_type in ("auto", "quorum")
     channel, _ = _declare_queue(channel, cfg, cfg.dead_letter_queue, {"x-queue-type": "quorum"} if quorum else {}, {})
-    channel.queue_bind(cfg.dead_letter_queue, dlx)
+    channel = _bind(channel, cfg.dead_letter_queue, dlx)
     channel, kind = _declare_queue(channel, cfg, cfg.queue, queue_arguments(cfg, quorum), queue_arguments(cfg, False))
-    channel.queue_bind(cfg.queue, cfg.exchange)
+    channel = _bind(channel, cfg.queue, cfg.exchange)
     # Not the records exchange: a queue an operator bound to it as well (an archive) has its copy already.
-    channel.exchange_declare(cfg.exchange + REQUEUE_SUFFIX, "fanout", durable=True)
-    channel.queue_bind(cfg.queue, cfg.exchange + REQUEUE_SUFFIX)
+    channel = _declare_exchange(channel, cfg.exchange + REQUEUE_SUFFIX)
+    channel = _bind(channel, cfg.queue, cfg.exchange + REQUEUE_SUFFIX)
     return channel, kind
+
+
+_ACCESS_REFUSED = 403
+_NOT_FOUND = 404
+
+
+def _declare_exchange(channel: BlockingChannel, name: str) -> BlockingChannel:
+    try:
+        channel.exchange_declare(name, "fanout", durable=True)
+        return channel
+    except pe.ChannelClosedByBroker as exc:
+        if exc.reply_code != _ACCESS_REFUSED:
+            raise
+    return _existing(channel.connection.channel(), f"exchange {name}",
+                     lambda ch: ch.exchange_declare(name, passive=True))
+
+
+def _bind(channel: BlockingChannel, queue: str, exchange: str) -> BlockingChannel:
+    try:
+        channel.queue_bind(queue, exchange)
+        return channel
+    except pe.ChannelClosedByBroker as exc:
+        if exc.reply_code != _ACCESS_REFUSED:
+            raise
+    log.debug("not permitted to bind %s to %s; taking the binding as imported", queue, exchange)
+    return channel.connection.channel()
+
+
+def _existing(channel: BlockingChannel, what: str, passive: Callable[[BlockingChannel], Any]) -> BlockingChannel:
+    """After a 403 on declaring `what`: go on if it exists (`passive(channel)` checks), else wait."""
+    try:
+        passive(channel)
+    except pe.ChannelClosedByBroker as exc:
+        if exc.reply_code != _NOT_FOUND:
+            raise
+        raise BrokerUnavailable(f"{what} does not exist and this user may not declare it: import "
+                                "deploy/rabbitmq/definitions.json, or start one process with configure "
+                                "permission") from exc
+    log.debug("not permitted to declare %s; it exists, using it as it is", what)
+    return channel
 
 
 def _declare_queue(channel: BlockingChannel, cfg: AmqpConfig, name: str, preferred: dict[str, Any],
@@ -120,6 +166,9 @@ def _declare_queue(channel: BlockingChannel, cfg: AmqpConfig, name: str, preferr
         channel.queue_declare(name, durable=True, arguments=preferred)
         return channel, preferred.get("x-queue-type", "classic")
     except pe.ChannelClosedByBroker as exc:
+        if exc.reply_code == _ACCESS_REFUSED:
+            return _existing(channel.connection.channel(), f"queue {name}",
+                             lambda ch: ch.queue_declare(name, passive=True)), "existing"
         if cfg.queue_type != "auto":
             raise
         refusal = f"{exc.reply_code} {exc.reply_text}"
@@ -166,8 +215,8 @@ class _Link:
                 self.queue_type = self._declare()
                 log.info("connected to broker %s (%s queue %s)", _safe(url), self.queue_type, self.cfg.queue)
                 return
-            except _PIKA_ERRORS as exc:
-                translated = _translate(exc)
+            except (*_PIKA_ERRORS, BrokerUnavailable) as exc:
+                translated = exc if isinstance(exc, BrokerUnavailable) else _translate(exc)
                 self.close()
                 if isinstance(translated, BrokerRejected):
                     raise translated from exc

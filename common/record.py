@@ -261,33 +261,42 @@ def decode_batch(body: bytes) -> list[Any]:
     return [_entry(group, rec) for group in _groups(payload) for rec in group["records"]]
 
 
-def decode_documents(body: bytes) -> tuple[list[dict[str, Any]], list[tuple[Any, str]]]:
+def decode_documents(body: bytes, now: datetime | None = None) -> tuple[list[dict[str, Any]], list[tuple[Any, str]]]:
     """The MongoDB documents of a payload of either version, and the records that break the
-    schema as (v1 entry, reason) pairs. PoisonMessage if the payload itself is unusable."""
+    schema as (v1 entry, reason) pairs. PoisonMessage if the payload itself is unusable.
+
+    `received_at` is the shipper's clock, so it is clamped to `now` (naive UTC; default:
+    this machine's clock, the consumer's): a record cannot have arrived after it was
+    decoded, and a forged time far ahead would keep it from expiring and pin its host's
+    `last_seen`. A shipper whose clock runs ahead gets the consumer's time instead."""
+    latest = datetime.now(_UTC).replace(tzinfo=None) if now is None else now
     payload = _payload(body)
     docs: list[dict[str, Any]] = []
     rejected: list[tuple[Any, str]] = []
     if payload["v"] == 1:
         for entry in _entries(payload):
             try:
-                docs.append(to_document(entry))
+                docs.append(to_document(entry, latest))
             except PoisonMessage as exc:
                 rejected.append((entry, exc.reason))
         return docs, rejected
     times: dict[float, datetime | None] = {}  # the lines of a batch share few distinct seconds
     for group in _groups(payload):
-        _group_documents(group, times, docs, rejected)
+        _group_documents(group, times, docs, rejected, latest)
     return docs, rejected
 
 
 def _group_documents(group: dict[str, Any], times: dict[float, datetime | None], docs: list[dict[str, Any]],
-                     rejected: list[tuple[Any, str]]) -> None:
+                     rejected: list[tuple[Any, str]], latest: datetime) -> None:
     """The consumer's hot path: it builds what `to_document` makes of the record's v1 entry,
     with the same checks spelled for speed (`type(x) is`: JSON gives no subclasses, and a bool
     is no int). A record failing them goes through `to_document`, which names the reason."""
     host, app, source, received = (group.get(key) for key in GROUP_FIELDS)
     received_at = _datetime(received) if type(received) is float or type(received) is int else None
-    shared_ok = received_at is not None and type(host) is str and type(app) is str and type(source) is str
+    if received_at is not None and received_at > latest:
+        received_at = latest
+    shared_ok = (received_at is not None and type(host) is str and type(app) is str and type(source) is str
+                 and len(host) <= MAX_NAME_CHARS and len(app) <= MAX_NAME_CHARS)
     for rec in group["records"]:
         if type(rec) is not list or len(rec) != _ROW_LENGTH:
             rejected.append((_entry(group, rec), f"record is not an array of {_ROW_LENGTH} values"))
@@ -318,7 +327,7 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
                 continue
         entry = _entry(group, rec)
         try:
-            docs.append(to_document(entry))
+            docs.append(to_document(entry, latest))
         except PoisonMessage as exc:
             rejected.append((entry, exc.reason))
 
@@ -336,6 +345,9 @@ def _too_deep(value: dict[str, Any] | list[Any], room: int) -> bool:
 _ROW_LENGTH = len(ROW_FIELDS)
 _SCALARS = frozenset((str, int, float, bool, type(None)))
 _REQUIRED = {"id": str, "host": str, "app": str, "source": str, "offset": int, "message": str}
+# Host and app names make the `_id` of the rollups and hosts documents: a record naming a host of
+# megabytes would make counter updates past MongoDB's 16 MB that no retry can store.
+MAX_NAME_CHARS = 1024
 _LEVELS = frozenset(LEVELS)
 _UTC = UTC
 
@@ -357,8 +369,9 @@ def _time(value: Any, key: str) -> datetime:
     return when
 
 
-def to_document(entry: Any) -> dict[str, Any]:
+def to_document(entry: Any, latest: datetime | None = None) -> dict[str, Any]:
     """The MongoDB `logs` document for one v1 payload entry; PoisonMessage if it breaks the schema.
+    A `received_at` after `latest` (naive UTC) becomes `latest` (see `decode_documents`).
 
     `ts` and `received_at` are naive datetimes in UTC, which pymongo stores as UTC: encoding an
     aware one costs a `utcoffset()` call and a new datetime per value, 0.6 of the 3.7 µs pymongo
@@ -369,7 +382,12 @@ def to_document(entry: Any) -> dict[str, Any]:
         value = entry.get(key)
         if not isinstance(value, kind) or isinstance(value, bool):
             raise PoisonMessage(f"record field '{key}' is missing or not {kind.__name__}")
+    for key in ("host", "app"):
+        if len(entry[key]) > MAX_NAME_CHARS:
+            raise PoisonMessage(f"record field '{key}' is longer than {MAX_NAME_CHARS} characters")
     received_at = _time(entry.get("received_at"), "received_at")
+    if latest is not None and received_at > latest:
+        received_at = latest
     doc: dict[str, Any] = {
         "_id": entry["id"],
         "ts": _time(entry["ts"], "ts") if "ts" in entry else received_at,

@@ -5,6 +5,13 @@ upserts (see `consumer.store`). One pass over the documents builds a counter of
 (minute, received_at, host, app, level, source); both the per-minute rollups and
 the per-host totals are folded out of it, so the cost per record is a timedelta,
 one tuple and one hash (~0.6 µs).
+
+A rollup's `_id` is its key parts joined with `|` (`rollup_id`). Host and app
+names come from shippers and may hold a `|` themselves: such a key is spelled as
+the JSON array of its parts instead, so (web, x|y) and (web|x, y) stay apart. Every
+other id is the same as before that change, so rollups written by older consumers
+go on being counted into, and a message redelivered across an upgrade is still
+recognised by its rollups' guard lists.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 ERROR_LEVELS = frozenset(("error", "critical"))
 _EPOCH = datetime(1970, 1, 1)  # naive, as document times are
 _MINUTE = timedelta(minutes=1)
@@ -24,7 +33,7 @@ _MINUTE = timedelta(minutes=1)
 class MinuteCount:
     """Records of one (minute, host, app, level): one `rollups` document."""
 
-    key: str  # the rollup's _id, "<epoch seconds of the minute>|host|app|level or '-'"
+    key: str  # the rollup's _id (`rollup_id`)
     minute: datetime
     host: str
     app: str
@@ -74,6 +83,17 @@ def tally(docs: Sequence[dict[str, Any]]) -> Tally:
         count.apps.add(app)
         count.sources.add(source)
     return Tally(
-        [MinuteCount(f"{minute}|{host}|{app}|{level or '-'}", datetime.fromtimestamp(minute, UTC), host, app, level, n)
+        [MinuteCount(rollup_id(minute, host, app, level), datetime.fromtimestamp(minute, UTC), host, app, level, n)
          for (minute, host, app, level), n in minutes.items()],
         list(hosts.values()))
+
+
+def rollup_id(minute: int, host: str, app: str, level: str | None) -> str:
+    """The `_id` of the rollup of (minute in epoch seconds, host, app, level): unambiguous.
+
+    "<minute>|host|app|level or '-'" while neither name holds a `|` (the form older
+    consumers wrote, kept so an upgrade neither splits nor re-counts a rollup); otherwise
+    the JSON array of the four parts, which starts with `[`, as no number does."""
+    if "|" in host or "|" in app:
+        return orjson.dumps([minute, host, app, level or "-"]).decode()
+    return f"{minute}|{host}|{app}|{level or '-'}"

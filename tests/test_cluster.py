@@ -3,9 +3,11 @@
 The cluster is three private nodes (common.services.RabbitMQCluster) with the
 topology of deploy/rabbitmq/definitions.json: a quorum queue replicated on all
 three. Two shippers (two "hosts") and two consumers run as real `opslog`
-processes with all three broker URLs. A node that clients are connected to is
-killed with SIGKILL mid-stream and started again later; the clients must move
-to the surviving nodes by themselves, and every line must be stored once.
+processes with all three broker URLs, logged in as the definitions' restricted
+users (no permission to declare: each connection checks that the objects exist).
+A node that clients are connected to is killed with SIGKILL mid-stream and
+started again later; the clients must move to the surviving nodes by
+themselves, and every line must be stored once.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import pymongo
 import pytest
 
 from common.services import RabbitMQCluster, RabbitMQNode
-from tests.helpers import REPO_ROOT, OpslogProcess, run_opslog, stop, wait_until
+from tests.helpers import OpslogProcess, run_opslog, stop, wait_until
 from tests.test_pipeline import assert_stored_exactly_once
+from tests.test_rabbitmq_users import PASSWORDS, definitions_with_passwords
 from tests.test_services import processes_with_env
 
-DEFINITIONS = REPO_ROOT / "deploy" / "rabbitmq" / "definitions.json"
 VHOST = "opslog"
 _CONNECTED = re.compile(r"connected to broker 127\.0\.0\.1:(\d+)")
 
@@ -37,9 +39,8 @@ def rabbit_cluster(tmp_path: Path) -> Iterator[RabbitMQCluster]:
         seed = cluster.nodes[0]
         assert all(RabbitMQCluster.running_nodes(node) == {n.nodename for n in cluster.nodes}
                    for node in cluster.nodes), "joined with stop_app / join_cluster / start_app"
-        seed.ctl("import_definitions", str(DEFINITIONS))
+        seed.ctl("import_definitions", str(definitions_with_passwords(tmp_path)))  # with its users
         wait_until(lambda: len(quorum_queues(seed)) == 2, timeout=30, message="definitions imported")
-        seed.ctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
         queues = quorum_queues(seed)
         assert {q["type"] for q in queues.values()} == {"quorum"}
         assert all(len(q["online"]) == 3 for q in queues.values()), "each queue replicated on all three nodes"
@@ -56,6 +57,13 @@ def quorum_queues(node: RabbitMQNode) -> dict[str, dict]:
     except Exception:  # the vhost does not exist yet, or the node is busy: "not yet"
         return {}
     return {row["name"]: row for row in rows}
+
+
+def amqp_as(cluster: RabbitMQCluster, user: str) -> dict:
+    """The `amqp` config section of a client logging in as `user` of definitions.json, every node listed."""
+    return {"url": [f"amqp://{user}:{PASSWORDS[user]}@127.0.0.1:{node.port}/{VHOST}" for node in cluster.nodes],
+            "exchange": "opslog", "queue": "opslog.records", "dead_letter_queue": "opslog.dead",
+            "queue_type": "quorum"}
 
 
 def broker_port(proc: OpslogProcess) -> int | None:
@@ -118,15 +126,13 @@ def outage(cluster: RabbitMQCluster, clients: dict[str, OpslogProcess], db, want
 def test_a_broker_node_dies_under_load_and_every_line_is_stored_once(tmp_path, rabbit_cluster, write_config,
                                                                      mongo_uri, names):
     cluster = rabbit_cluster
-    urls = [f"amqp://guest:guest@127.0.0.1:{node.port}/{VHOST}" for node in cluster.nodes]
-    amqp = {"url": urls, "exchange": "opslog", "queue": "opslog.records", "dead_letter_queue": "opslog.dead",
-            "queue_type": "quorum"}
+    shipping, consuming = amqp_as(cluster, "opslog-shipper"), amqp_as(cluster, "opslog-consumer")
     hosts = {"web-01": tmp_path / "web-01", "web-02": tmp_path / "web-02"}
     files = []
     for host, directory in hosts.items():
         (directory / "logs").mkdir(parents=True)
         files.append(directory / "logs" / f"{host}.log")
-    consumer_config = write_config(tmp_path / "consumers", amqp=amqp, consumer={"batch_max_records": 500,
+    consumer_config = write_config(tmp_path / "consumers", amqp=consuming, consumer={"batch_max_records": 500,
                                                                                 "retry_max_wait": "1s"})
     clients: dict[str, OpslogProcess] = {}
     stop_writing = threading.Event()
@@ -136,7 +142,7 @@ def test_a_broker_node_dies_under_load_and_every_line_is_stored_once(tmp_path, r
         for i in (1, 2):
             clients[f"consume-{i}"] = run_opslog("consume", config=consumer_config)
         for host, directory in hosts.items():
-            config = write_config(directory, amqp=amqp, shipper={
+            config = write_config(directory, amqp=shipping, shipper={
                 "host": host, "batch_max_records": 200,
                 "inputs": [{"paths": [str(directory / "logs" / "*.log")], "app": "orders"}]})
             clients[f"ship-{host}"] = run_opslog("ship", config=config)

@@ -181,3 +181,19 @@ def test_a_duplicate_key_from_a_creation_race_is_told_apart_from_already_counted
     monkeypatch.undo()
     store.logs.insert_many(late.docs)
     assert_stored_exactly_once(mongo_db, make_records("web-01", 400))
+
+
+def test_a_host_written_before_the_list_cap_keeps_its_counts_and_its_lists_are_cut_to_the_cap(open_store,
+                                                                                              mongo_db):
+    """An upgrade: a `hosts` document as older consumers wrote it (`$inc`/`$addToSet`, lists
+    without a cap) is counted into, not doubled, and its too-long list is cut to the cap."""
+    store = open_store()
+    store.init()
+    counted, later = make_records("web-01", 100), make_records("web-01", 50, first=100)
+    store.write([message_docs(counted, "m1")])
+    sources = [f"/var/log/old/{n}.log" for n in range(counters.HOST_LIST_KEEP + 50)]
+    mongo_db.hosts.update_one({"_id": "web-01"}, {"$addToSet": {"sources": {"$each": sources}}})
+    store.write([message_docs(later, "m2"), message_docs(counted, "m1")])  # m1 redelivered
+    assert_stored_exactly_once(mongo_db, counted + later)
+    host = mongo_db.hosts.find_one({"_id": "web-01"})
+    assert len(host["sources"]) == counters.HOST_LIST_KEEP and host["sources"][0] == "/var/log/app.log"

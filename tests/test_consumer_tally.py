@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
+
 from common.record import to_document
-from consumer.tally import tally
+from consumer.tally import rollup_id, tally
 from tests.consumer_support import START, make_records
 
 
@@ -42,3 +44,12 @@ def test_each_host_gets_its_records_errors_first_and_last_seen_and_last_error():
 
 def test_a_message_without_documents_counts_nothing():
     assert tally([]).minutes == [] and tally([]).hosts == []
+
+
+def test_rollup_ids_tell_bars_in_names_apart_and_keep_the_older_form_otherwise():
+    """The older form, for names without `|`, is what rollups written before hold: the same id
+    keeps an upgrade from splitting a minute's count or counting a redelivered message twice."""
+    assert rollup_id(1795650000, "web-01", "nginx", None) == "1795650000|web-01|nginx|-"
+    assert rollup_id(1795650000, "web-01", "nginx", "error") == "1795650000|web-01|nginx|error"
+    assert rollup_id(60, "web", "x|y", "info") != rollup_id(60, "web|x", "y", "info")
+    assert orjson.loads(rollup_id(60, "web", "x|y", None)) == [60, "web", "x|y", "-"]

@@ -15,6 +15,12 @@ The guard lists are capped (GUARD_KEEP ids per rollup, HOST_GUARD_KEEP per
 host) and emptied once a rollup is idle for GUARD_TTL, bounding their size; a
 message redelivered after that long (or after that many later messages of its
 host) would be counted again (documented limit; its records are still stored once).
+
+A host's `apps` and `sources` lists keep the first HOST_LIST_KEEP names, and
+names longer than HOST_NAME_MAX characters are counted but not listed: shippers
+choose these names, and a document past MongoDB's 16 MB would fail every update
+of its host, which the consumer could only retry forever. The host update is an
+aggregation pipeline (MongoDB 4.2+) so the cap is applied in the same atomic write.
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ GUARD_KEEP = 4096
 HOST_GUARD_KEEP = 512
 GUARD_TTL = timedelta(hours=1)
 GUARD_ATTEMPTS = 5
+HOST_LIST_KEEP = 1000  # apps, and sources, listed per host: at most 2 x 1000 x 4 KiB
+HOST_NAME_MAX = 1024  # characters; a path longer than that is counted, not listed
 
 
 @dataclass(frozen=True)
@@ -89,21 +97,37 @@ def _rollup_update(now: datetime, key: str, shares: Sequence[tuple[str, MinuteCo
 
 
 def _host_update(key: str, shares: Sequence[tuple[str, HostCount]]) -> dict[str, Any]:
+    """The host's counter update, as a pipeline: `$inc`, `$min`, `$max` and `$push` spelled as
+    expressions, so the name lists can be capped in the same write. Values from shippers go in
+    `$literal`, or a name starting with `$` would read as a field path."""
     counts = [h for _, h in shares]
-    update: dict[str, Any] = {
-        "$inc": {"records": sum(h.records for h in counts), "errors": sum(h.errors for h in counts)},
-        "$min": {"first_seen": min(h.first_seen for h in counts if h.first_seen is not None)},
-        "$max": {"last_seen": max(h.last_seen for h in counts if h.last_seen is not None)},
-        "$addToSet": {"apps": {"$each": sorted(set().union(*(h.apps for h in counts)))},
-                      "sources": {"$each": sorted(set().union(*(h.sources for h in counts)))}},
-        "$push": {"batches": {"$each": [message_id for message_id, _ in shares], "$slice": -HOST_GUARD_KEEP}}}
+    ids = [message_id for message_id, _ in shares]
+    fields: dict[str, Any] = {
+        "records": {"$add": [{"$ifNull": ["$records", 0]}, sum(h.records for h in counts)]},
+        "errors": {"$add": [{"$ifNull": ["$errors", 0]}, sum(h.errors for h in counts)]},
+        "first_seen": {"$min": ["$first_seen", min(h.first_seen for h in counts if h.first_seen is not None)]},
+        "last_seen": {"$max": ["$last_seen", max(h.last_seen for h in counts if h.last_seen is not None)]},
+        "apps": _capped_union("$apps", set().union(*(h.apps for h in counts))),
+        "sources": _capped_union("$sources", set().union(*(h.sources for h in counts))),
+        "batches": {"$slice": [{"$concatArrays": [{"$ifNull": ["$batches", []]}, {"$literal": ids}]},
+                               -HOST_GUARD_KEEP]}}
     errors = [h.last_error for h in counts if h.last_error is not None]
     if errors:
-        update["$max"]["last_error"] = max(errors)
-    return _upsert({"_id": key, "batches": {"$nin": [message_id for message_id, _ in shares]}}, update)
+        fields["last_error"] = {"$max": ["$last_error", max(errors)]}
+    return _upsert({"_id": key, "batches": {"$nin": ids}}, [{"$set": fields}])
 
 
-def _upsert(query: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+def _capped_union(field: str, names: set[str]) -> dict[str, Any]:
+    """`field` (a list) with `names` added as to a set, keeping at most HOST_LIST_KEEP: a full
+    list stays as it is (and one written longer before the cap is cut to it)."""
+    listed = sorted(name for name in names if len(name) <= HOST_NAME_MAX)[:HOST_LIST_KEEP]
+    current = {"$ifNull": [field, []]}
+    added = {"$concatArrays": [current, {"$setDifference": [{"$literal": listed}, current]}]}
+    return {"$slice": [{"$cond": [{"$gte": [{"$size": current}, HOST_LIST_KEEP]}, current, added]},
+                       HOST_LIST_KEEP]}
+
+
+def _upsert(query: dict[str, Any], update: dict[str, Any] | list[dict[str, Any]]) -> dict[str, Any]:
     """One statement of an `update` command."""
     return {"q": query, "u": update, "upsert": True}
 

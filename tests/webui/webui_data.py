@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import re
 from collections import Counter
@@ -11,6 +12,8 @@ from typing import Any
 import pymongo
 from flask.testing import FlaskClient
 from pymongo.database import Database
+
+from consumer.tally import rollup_id
 
 PASSWORD = "correct horse battery"
 TOKEN = "test-token-0123456789"
@@ -52,7 +55,7 @@ def seed_docs(db: Database, docs: list[dict[str, Any]]) -> None:
     for d in docs:
         minute = d["ts"].replace(second=0, microsecond=0)
         counts[(minute, d["host"], d["app"], d.get("level"))] += 1
-    ops = [pymongo.UpdateOne({"_id": f"{t.isoformat()}|{h}|{a}|{lv}"},
+    ops = [pymongo.UpdateOne({"_id": rollup_id(calendar.timegm(t.utctimetuple()), h, a, lv)},
                              {"$setOnInsert": {"t": t, "host": h, "app": a, "level": lv}, "$inc": {"n": n}},
                              upsert=True) for (t, h, a, lv), n in counts.items()]
     for i in range(0, len(ops), 5000):
