@@ -104,8 +104,10 @@ def test_a_shippers_credentials_publish_records_and_nothing_else(broker):
     assert refused(broker, shipper, lambda ch: ch.queue_declare("opslog.records", arguments={"x-queue-type": "quorum"}))
     assert refused(broker, shipper, publish("opslog.dlx")), "no forged dead letters"
     assert refused(broker, shipper, publish("", "opslog.dead")), "nor through the default exchange"
+    assert refused(broker, shipper, publish("opslog.requeue")), "nor as a consumer's suspect"
     consumer = "opslog-consumer"
     assert refused(broker, consumer, publish("opslog")), "a consumer forges no records either"
+    assert not refused(broker, consumer, publish("opslog.requeue")), "but sends a redelivered message round again"
     assert refused(broker, consumer, lambda ch: ch.queue_delete("opslog.records"))
     assert refused(broker, consumer, lambda ch: ch.basic_get("opslog.dead"))
 
