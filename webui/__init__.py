@@ -19,7 +19,7 @@ from common.errors import StoreUnavailable
 from webui import api, auth, openapi, ops, pages, peers
 from webui.formats import json_response
 from webui.params import ParamError
-from webui.queries import Store, open_database
+from webui.queries import LogReader, open_database
 from webui.streams import StreamSlots
 from webui.throttle import SignInGuard
 
@@ -50,7 +50,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     if db is None:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
-    app.extensions["opslog.store"] = Store(db, query_timeout=web.query_timeout)
+    app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout)
     app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
