@@ -1,7 +1,7 @@
 """Every read the web UI makes, shaped to stay cheap.
 
-Cost model (SecantusDB measured; a real MongoDB is never slower with the same
-shape): a query costs about 20 us per document the chosen index yields, and
+Cost model (DESIGN.md, "Services"; a real MongoDB is never slower with the same
+shape): a query costs in proportion to the documents the chosen index yields, and
 sort+limit does not stop early. So a page must ask only for a time slice that
 holds about as many records as it shows, and each request has a scan budget:
 once it is spent, the answer is partial (a page that ends early with a cursor,
