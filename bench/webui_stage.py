@@ -4,7 +4,8 @@ The database holds BENCH_WEBUI_RECORDS records (default 1,000,000) shaped as
 the consumer writes them: `logs` documents made by `common.record.to_document`
 from the generated nginx, JSON and syslog files, parsed by opslog's parsers,
 for 8 hosts, spread evenly over the 24 h before a fixed anchor time; `rollups`
-(per minute, host, app, level) and `hosts` as consumer/store.py keeps them;
+(per minute, host, app, level) and `hosts` counted by the consumer's own
+`consumer.tally` (written in bulk, without its per-message guards);
 the indexes the consumer's own `Store.init()` creates, built after the inserts.
 
 Seeding that many documents into SecantusDB takes minutes (its indexed insert
@@ -38,9 +39,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -58,8 +59,9 @@ from bench.records import parsed_lines, record
 from common.config import MongoConfig
 from common.record import to_document
 from common.services import MongoServer, free_port
+from consumer.tally import HostCount, MinuteCount, tally
 
-SEED_VERSION = 1  # bump when the seeded documents change (generator, parsers, shape), to drop old caches
+SEED_VERSION = 2  # bump when the seeded documents change (generator, parsers, shape), to drop old caches
 DATABASE = "opslog_webui"
 SPAN = timedelta(hours=24)
 HOSTS = tuple(f"web-{i:02d}" for i in range(1, 9))
@@ -128,8 +130,8 @@ def seed(ctx: Context, uri: str, count: int) -> dict:
     anchor = datetime.now(UTC).replace(second=0, microsecond=0)
     start = anchor - SPAN
     per_block = math.ceil(count / (len(HOSTS) * len(APPS)))
-    rollups: Counter[tuple[datetime, str, str, str | None]] = Counter()
-    hosts: dict[str, dict] = {}
+    rollups: dict[str, MinuteCount] = {}
+    hosts: dict[str, HostCount] = {}
     sample_ids: list[str] = []
     chunk: list[dict] = []
     stored = 0
@@ -142,24 +144,21 @@ def seed(ctx: Context, uri: str, count: int) -> dict:
                 doc = to_document(record(line, host, app, source, ts + 0.5, ts=ts).to_wire())
                 doc["batch"] = f"seed-{fmt}-{h}-{j // 2000}"
                 chunk.append(doc)
-                rollups[(doc["ts"].replace(second=0, microsecond=0), host, app, doc.get("level"))] += 1
-                _count_host(hosts, doc)
                 if j % (len(lines) // 6 + 1) == len(lines) // 12:
                     sample_ids.append(doc["_id"])
                 if len(chunk) >= CHUNK:
-                    db["logs"].insert_many(chunk, ordered=False)
+                    _store(db, chunk, rollups, hosts)
                     stored, chunk = stored + len(chunk), []
     if chunk:
-        db["logs"].insert_many(chunk, ordered=False)
+        _store(db, chunk, rollups, hosts)
         stored += len(chunk)
     phases = {"logs": round(time.monotonic() - began, 1)}
     now = datetime.now(UTC)
-    docs = [{"_id": f"{int(t.timestamp())}|{host}|{app}|{level or '-'}", "t": t, "host": host, "app": app,
-             "level": level, "n": n, "u": now} for (t, host, app, level), n in rollups.items()]
+    docs = [{"_id": key, "t": m.minute, "host": m.host, "app": m.app, "level": m.level, "n": m.n, "u": now}
+            for key, m in rollups.items()]
     for i in range(0, len(docs), CHUNK):
         db["rollups"].insert_many(docs[i:i + CHUNK], ordered=False)
-    db["hosts"].insert_many([{"_id": name, **{k: sorted(v) if isinstance(v, set) else v for k, v in h.items()}}
-                             for name, h in hosts.items()])
+    db["hosts"].insert_many([_host_document(h) for h in hosts.values()])
     phases["rollups_hosts"] = round(time.monotonic() - began - sum(phases.values()), 1)
     for name, models in indexes.items():
         for model in models:
@@ -173,15 +172,31 @@ def seed(ctx: Context, uri: str, count: int) -> dict:
     return {**manifest, "reused": False}
 
 
-def _count_host(hosts: dict[str, dict], doc: dict) -> None:
-    h = hosts.setdefault(doc["host"], {"records": 0, "errors": 0, "first_seen": doc["received_at"],
-                                       "last_seen": doc["received_at"], "apps": set(), "sources": set()})
-    h["records"] += 1
-    h["errors"] += doc.get("level") in ("error", "critical")
-    h["first_seen"] = min(h["first_seen"], doc["received_at"])
-    h["last_seen"] = max(h["last_seen"], doc["received_at"])
-    h["apps"].add(doc["app"])
-    h["sources"].add(doc["source"])
+def _store(db, chunk: list[dict], rollups: dict[str, MinuteCount], hosts: dict[str, HostCount]) -> None:
+    """Insert `chunk` into `logs` and add its counts, as `consumer.tally` makes them, to `rollups` and `hosts`."""
+    db["logs"].insert_many(chunk, ordered=False)
+    counts = tally(chunk)
+    for m in counts.minutes:
+        seen = rollups.get(m.key)
+        rollups[m.key] = m if seen is None else replace(seen, n=seen.n + m.n)
+    for h in counts.hosts:
+        seen = hosts.setdefault(h.host, HostCount(h.host, first_seen=h.first_seen, last_seen=h.last_seen))
+        seen.records += h.records
+        seen.errors += h.errors
+        seen.first_seen, seen.last_seen = min(seen.first_seen, h.first_seen), max(seen.last_seen, h.last_seen)
+        if h.last_error is not None:
+            seen.last_error = h.last_error if seen.last_error is None else max(seen.last_error, h.last_error)
+        seen.apps |= h.apps
+        seen.sources |= h.sources
+
+
+def _host_document(h: HostCount) -> dict:
+    """The `hosts` document the consumer's upserts leave for `h` (without their guard list)."""
+    doc = {"_id": h.host, "records": h.records, "errors": h.errors, "first_seen": h.first_seen,
+           "last_seen": h.last_seen, "apps": sorted(h.apps), "sources": sorted(h.sources)}
+    if h.last_error is not None:
+        doc["last_error"] = h.last_error
+    return doc
 
 
 def requests(anchor: datetime, sample_ids: list[str]) -> dict[str, list[str]]:

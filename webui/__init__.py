@@ -1,7 +1,19 @@
 """opslog's web UI and JSON API: `create_app(config)` builds it, `webui.server.serve(config)` serves it.
 
-Blueprints: `auth` (who is asking), `api` (JSON), `pages` (HTML), `ops` (health,
-metrics). `queries.Store` is the only thing that talks to MongoDB.
+A request goes down through three layers, and imports point the same way:
+
+* views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
+  proxy header), `api` (JSON), `pages` (HTML), `openapi` (the API's document),
+  `ops` (health, metrics); with their helpers `formats` (records as JSON, NDJSON,
+  CSV), `streams` (how many downloads may stream at once), `throttle` (failed
+  sign-ins), `peers` (which proxies to believe).
+* `params`: HTTP in, the query layer's types out (`Filters`, `Cursor`) or a
+  `ParamError` naming the parameter (a 400); and `query_args`, back to links.
+* `queries`: every read, behind `queries.LogReader` (`get_reader()` in a view), the
+  only thing that talks to MongoDB. It imports nothing above it.
+
+`config` is always the whole `common.config.Config`; `web` is its `webui` section,
+`mongo` its `mongo` section.
 """
 
 from __future__ import annotations
@@ -19,7 +31,7 @@ from common.errors import StoreUnavailable
 from webui import api, auth, openapi, ops, pages, peers
 from webui.formats import json_response
 from webui.params import ParamError
-from webui.queries import Store, open_database
+from webui.queries import LogReader, open_database
 from webui.streams import StreamSlots
 from webui.throttle import SignInGuard
 
@@ -50,7 +62,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     if db is None:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
-    app.extensions["opslog.store"] = Store(db, query_timeout=web.query_timeout)
+    app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout)
     app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, current_app, render_template, request, st
 
 from webui import formats
 from webui.params import Filters, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
-from webui.queries import QueryTimeout, bucket_for, get_store
+from webui.queries import QueryTimeout, bucket_for, get_reader
 from webui.streams import open_stream
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def page_limit() -> int:
 @bp.get("/logs")
 def logs():
     flt, limit, cursor = filters(), page_limit(), parse_cursor(request.args)
-    page = get_store().search(flt, limit, cursor)
+    page = get_reader().search(flt, limit, cursor)
     body = {"records": [formats.api_record(r) for r in page.records],
             "next_cursor": page.next_cursor.encode() if page.next_cursor else None}
     if page.searched_to is not None:
@@ -45,7 +45,7 @@ def context(record_id: str):
     parse_record_id(record_id)
     before = parse_int(request.args, "before", 20, MAX_CONTEXT, minimum=0)
     after = parse_int(request.args, "after", 20, MAX_CONTEXT, minimum=0)
-    records = get_store().context(record_id, before, after)
+    records = get_reader().context(record_id, before, after)
     if records is None:
         return formats.json_response({"error": "no record with this id", "param": "id"}, 404)
     return formats.json_response({"records": [formats.api_record(r) for r in records]})
@@ -54,19 +54,19 @@ def context(record_id: str):
 @bp.get("/histogram")
 def histogram():
     flt = filters()
-    body = get_store().histogram(flt, bucket_for(flt.until - flt.since))
+    body = get_reader().histogram(flt, bucket_for(flt.until - flt.since))
     return formats.json_response(formats.json_ready(body))
 
 
 @bp.get("/hosts")
 def hosts():
-    return formats.json_response(formats.json_ready({"hosts": get_store().hosts(), "stale_after_seconds":
+    return formats.json_response(formats.json_ready({"hosts": get_reader().hosts(), "stale_after_seconds":
                                                      current_app.config["OPSLOG_STALE_AFTER"]}))
 
 
 @bp.get("/hosts/<host>")
 def host(host: str):
-    found = get_store().host(host)
+    found = get_reader().host(host)
     if found is None:
         return formats.json_response({"error": "unknown host", "param": "host"}, 404)
     return formats.json_response(formats.json_ready(found))
@@ -75,7 +75,7 @@ def host(host: str):
 @bp.get("/hosts/<host>/calendar")
 def calendar(host: str):
     days = parse_int(request.args, "days", 91, 366)
-    return formats.json_response(get_store().calendar(host, days))
+    return formats.json_response(get_reader().calendar(host, days))
 
 
 @bp.get("/export")
@@ -88,7 +88,7 @@ def export():
 
 
 def _export_response(flt: Filters, fmt: str, limit: int) -> Response:
-    records = get_store().iter_records(flt, limit)
+    records = get_reader().iter_records(flt, limit)
     # The first page is read before the 200 goes out, so a timeout there is a clean 503; one
     # later cuts the stream (the client sees an unterminated download, never a short "complete" one).
     first = list(itertools.islice(records, 1))

@@ -31,7 +31,7 @@ from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_te
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webui import peers
-from webui.queries import get_store
+from webui.queries import get_reader
 from webui.throttle import HashesBusy, SignInGuard
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _session_version(name: str) -> str:
     """Changes when `name` signs out anywhere or gets a new password hash."""
     stored = current_app.config["OPSLOG"].webui.users[name]
     digest = hashlib.sha256(stored.encode()).hexdigest()[:16]
-    return f"{get_store().sign_outs(name)}:{digest}"
+    return f"{get_reader().sign_outs(name)}:{digest}"
 
 
 def _session_user() -> str | None:
@@ -192,7 +192,7 @@ def _refused(error: str, status: int, retry_after: int | None = None):
 @bp.route("/logout", methods=["POST"])
 def logout():
     if g.auth_via == "session" and g.user:
-        get_store().end_sessions(g.user)  # this browser's and every other one's
+        get_reader().end_sessions(g.user)  # this browser's and every other one's
     session.clear()
     if current_app.config["OPSLOG"].webui.auth == "password":
         return redirect(url_for("auth.login"))

@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 from common.errors import StoreUnavailable
 from webui.formats import json_response
-from webui.queries import QueryTimeout, get_store
+from webui.queries import QueryTimeout, get_reader
 
 bp = Blueprint("ops", __name__)
 
@@ -50,7 +50,7 @@ class Metrics:
 def healthz():
     """Same shape as the shipper's and consumer's /healthz (common.metrics)."""
     try:
-        get_store().ping()
+        get_reader().ping()
     except (StoreUnavailable, QueryTimeout):
         return json_response({"status": "degraded", "checks": {"database": False}}, 503)
     return json_response({"status": "ok", "checks": {"database": True}})

@@ -1,4 +1,4 @@
-"""HTML pages. They render server-side from the same `Store` calls as the API (so they work and
+"""HTML pages. They render server-side from the same `LogReader` calls as the API (so they work and
 stay escaped without JavaScript); small scripts of ours add the histogram, local times,
 the calendar and live tail, all from the JSON API.
 """
@@ -15,8 +15,18 @@ from markupsafe import Markup, escape
 from common.durations import parse_duration
 from common.record import LEVELS
 from webui.api import DEFAULT_LIMIT, MAX_CONTEXT, filters, page_limit
-from webui.params import LEVEL_CHOICES, Filters, ParamError, iso, max_window, parse_cursor, parse_int, parse_record_id
-from webui.queries import get_store
+from webui.params import (
+    LEVEL_CHOICES,
+    Filters,
+    ParamError,
+    iso,
+    max_window,
+    parse_cursor,
+    parse_int,
+    parse_record_id,
+    query_args,
+)
+from webui.queries import get_reader
 
 bp = Blueprint("pages", __name__)
 QUICK_PICKS = (("15m", "15 min"), ("1h", "1 h"), ("24h", "24 h"), ("7d", "7 d"))
@@ -66,8 +76,8 @@ def _form_state(flt: Filters | None) -> dict:
 
 
 def _choices() -> dict:
-    store = get_store()
-    return {"host_names": [h["host"] for h in store.hosts()], "app_names": store.apps()}
+    reader = get_reader()
+    return {"host_names": [h["host"] for h in reader.hosts()], "app_names": reader.apps()}
 
 
 @bp.get("/")
@@ -75,23 +85,23 @@ def search():
     error, flt, page = None, None, None
     try:
         flt, limit, cursor = filters(), page_limit(), parse_cursor(request.args)
-        page = get_store().search(flt, limit, cursor)
+        page = get_reader().search(flt, limit, cursor)
     except ParamError as exc:
         error = exc
     links = {}
     if flt is not None:
         keep_limit = {"limit": request.args["limit"]} if request.args.get("limit") else {}
         links = {
-            "permalink": _link("pages.search", flt.query_args(absolute=True, **keep_limit)),
-            "histogram": _link("api.histogram", flt.query_args(absolute=True)),
-            "tail": _link("pages.tail", flt.query_args()),
-            "export": _link("pages.export", flt.query_args(absolute=True)),
+            "permalink": _link("pages.search", query_args(flt, absolute=True, **keep_limit)),
+            "histogram": _link("api.histogram", query_args(flt, absolute=True)),
+            "tail": _link("pages.tail", query_args(flt)),
+            "export": _link("pages.export", query_args(flt, absolute=True)),
             "newest": _link("pages.search", [(k, v) for k, v in request.args.items(multi=True) if k != "cursor"]),
         }
         if page is not None and page.next_cursor is not None:
-            links["older"] = _link("pages.search", flt.query_args(absolute=True, cursor=page.next_cursor.encode(),
+            links["older"] = _link("pages.search", query_args(flt, absolute=True, cursor=page.next_cursor.encode(),
                                                                    **keep_limit))
-        links["quick"] = [(label, _link("pages.search", flt.query_args(since=value)))
+        links["quick"] = [(label, _link("pages.search", query_args(flt, since=value)))
                           for value, label in _quick_picks()]
     status = 400 if error else 200
     return render_template("search.html", flt=flt, page=page, error=error, form=_form_state(flt), links=links,
@@ -103,7 +113,7 @@ def context(record_id: str):
     parse_record_id(record_id)
     before = parse_int(request.args, "before", CONTEXT_STEP, MAX_CONTEXT, minimum=0)
     after = parse_int(request.args, "after", CONTEXT_STEP, MAX_CONTEXT, minimum=0)
-    records = get_store().context(record_id, before, after)
+    records = get_reader().context(record_id, before, after)
     if records is None:
         abort(404, description="No record with this id.")
     anchor = next(r for r in records if r["id"] == record_id)
@@ -122,14 +132,14 @@ def context(record_id: str):
 def tail():
     flt = filters()
     return render_template("tail.html", form=_form_state(flt), flt=flt,
-                           api=_link("api.logs", flt.query_args()), **_choices())
+                           api=_link("api.logs", query_args(flt)), **_choices())
 
 
 @bp.get("/hosts")
 def hosts():
     now = datetime.now(UTC)
     stale_after = current_app.config["OPSLOG_STALE_AFTER"]
-    rows = get_store().hosts()
+    rows = get_reader().hosts()
     for row in rows:
         row["stale"] = (now - row["last_seen"]).total_seconds() > stale_after
     return render_template("hosts.html", hosts=rows, stale_minutes=stale_after // 60)
@@ -137,7 +147,7 @@ def hosts():
 
 @bp.get("/hosts/<host>")
 def host(host: str):
-    found = get_store().host(host)
+    found = get_reader().host(host)
     if found is None:
         abort(404, description="No such host.")
     found["stale"] = (datetime.now(UTC) - found["last_seen"]).total_seconds() \
@@ -150,5 +160,5 @@ def host(host: str):
 def export():
     flt = filters()
     web = current_app.config["OPSLOG"].webui
-    return render_template("export.html", flt=flt, hidden=flt.query_args(absolute=True),
+    return render_template("export.html", flt=flt, hidden=query_args(flt, absolute=True),
                            max_rows=web.export_max_rows, default_rows=min(10_000, web.export_max_rows))

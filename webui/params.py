@@ -1,4 +1,5 @@
-"""Query-string validation: request args -> typed `Filters`, or `ParamError` naming the culprit.
+"""Query-string validation: request args -> the query layer's `Filters` and `Cursor`
+(`webui.queries.filters`), or `ParamError` naming the culprit; and back (`query_args`, for links).
 
 Everything the user types stays a plain value here (a string, a datetime, an
 int); `queries` builds the MongoDB filter from those values, so no parameter can
@@ -11,15 +12,13 @@ import base64
 import binascii
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from common.durations import parse_duration
 from common.record import LEVELS
+from webui.queries.filters import EPOCH, NO_LEVEL, Cursor, Filters
 
-UTC = UTC
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-NO_LEVEL = "none"  # records whose level is unknown (field absent)
+__all__ = ["Cursor", "Filters", "ParamError", "iso", "parse_cursor", "parse_filters", "query_args"]
 LEVEL_CHOICES = LEVELS + (NO_LEVEL,)
 MAX_TEXT = 500
 MAX_NAME = 4096
@@ -40,57 +39,25 @@ class ParamError(ValueError):
         super().__init__(f"{param}: {error}")
 
 
-@dataclass(frozen=True)
-class Cursor:
-    """Position after the last record shown: the next page holds records strictly older in (ts, id)."""
-
-    ts: datetime
-    id: str = ""  # "" means "everything older than ts" (a page cut short by the scan budget)
-
-    def encode(self) -> str:
-        # Record times are whole milliseconds; a bare time bound rounds up so no record is skipped.
-        us = (self.ts - EPOCH) // timedelta(microseconds=1)
-        ms = us // 1000 if self.id else -(-us // 1000)
-        return base64.urlsafe_b64encode(f"{ms}.{self.id}".encode()).decode().rstrip("=")
-
-
-@dataclass(frozen=True)
-class Filters:
-    since: datetime
-    until: datetime
-    host: str | None = None
-    app: str | None = None
-    source: str | None = None
-    levels: tuple[str, ...] = ()
-    q: str | None = None
-
-    @property
-    def text_only_in_logs(self) -> bool:
-        """True when some filter is not in the rollups, so rollup counts are only an upper bound."""
-        return self.q is not None or self.source is not None
-
-    def query_args(self, absolute: bool = False, **extra: object) -> list[tuple[str, str]]:
-        """These filters as query-string pairs, for links and permalinks."""
-        args: list[tuple[str, str]] = []
-        for key in ("q", "host", "app", "source"):
-            value = getattr(self, key)
-            if value is not None:
-                args.append((key, value))
-        args.extend(("level", lv) for lv in self.levels)
-        if absolute:
-            args += [("since", iso(self.since)), ("until", iso(self.until))]
-        args.extend((k, str(v)) for k, v in extra.items() if v is not None)
-        return args
-
-    def with_window(self, since: datetime, until: datetime) -> Filters:
-        return replace(self, since=since, until=until)
-
-
 def iso(dt: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z, the API's one time format."""
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def query_args(flt: Filters, absolute: bool = False, **extra: object) -> list[tuple[str, str]]:
+    """`flt` as query-string pairs, for links and permalinks (the inverse of `parse_filters`)."""
+    args: list[tuple[str, str]] = []
+    for key in ("q", "host", "app", "source"):
+        value = getattr(flt, key)
+        if value is not None:
+            args.append((key, value))
+    args.extend(("level", lv) for lv in flt.levels)
+    if absolute:
+        args += [("since", iso(flt.since)), ("until", iso(flt.until))]
+    args.extend((k, str(v)) for k, v in extra.items() if v is not None)
+    return args
 
 
 def max_window(retention: float | None) -> timedelta:

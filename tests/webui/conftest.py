@@ -1,8 +1,9 @@
 """Fixtures of the web UI suites: a seeded database, the app and its test client, a live
 server and headless Chromium for the browser tests.
 
-Documents are written the way the consumer writes them (`logs`, per-minute `rollups`,
-`hosts`), straight with pymongo, so these tests do not depend on the pipeline.
+Documents are stored by the consumer's own `consumer.store.Store` (`logs`, per-minute
+`rollups`, `hosts`, and its indexes), so the UI is tested on exactly what production
+writes, without running the pipeline (no broker, no shipper).
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from webui_data import PASSWORD, SECRET_KEY, TOKEN, seed_docs, sign_in
 from werkzeug.serving import make_server
 
 from common.config import Config, MongoConfig, WebConfig
+from consumer.store import Store as ConsumerStore
 from webui import create_app
 from webui.auth import hash_password
-from webui.queries import Store
-
-UTC = UTC
 
 
 @pytest.fixture
@@ -38,17 +37,24 @@ def now() -> datetime:
 
 
 @pytest.fixture
-def db(mongo_uri: str, names) -> Iterator[Database]:
-    """The test's own database (dropped by `names`), with the consumer's indexes."""
-    with pymongo.MongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000) as client:
-        database = client[names.database]
-        Store(database).ensure_indexes()
-        yield database
+def consumer_store(open_store: Callable[..., ConsumerStore]) -> ConsumerStore:
+    """The consumer's Store on the test's database, its indexes created (`Store.init`)."""
+    store = open_store()
+    store.init()
+    return store
 
 
 @pytest.fixture
-def seed(db: Database) -> Callable[[list[dict[str, Any]]], None]:
-    return lambda docs: seed_docs(db, docs)
+def db(mongo_uri: str, names, consumer_store: ConsumerStore) -> Iterator[Database]:
+    """The test's own database (dropped by `names`), with the consumer's indexes."""
+    with pymongo.MongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000) as client:
+        yield client[names.database]
+
+
+@pytest.fixture
+def seed(consumer_store: ConsumerStore) -> Callable[[list[dict[str, Any]]], None]:
+    """`seed(docs)`: store `docs` as the consumer does."""
+    return lambda docs: seed_docs(consumer_store, docs)
 
 
 @pytest.fixture(scope="session")

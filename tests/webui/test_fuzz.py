@@ -34,10 +34,11 @@ from schemathesis.specs.openapi.checks import (
 from webui_data import file_lines, make_doc, seed_docs
 from werkzeug.datastructures import MultiDict
 
+from common.config import MongoConfig
 from common.services import free_port
+from consumer.store import Store as ConsumerStore
 from webui.openapi import document as openapi_document
 from webui.params import ParamError, parse_filters
-from webui.queries import Store
 
 FUZZ_EXAMPLES = 25
 LONG_WINDOW = timedelta(days=92)
@@ -63,12 +64,13 @@ def web(mongo_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
     database, token = f"opslog_fuzz_{uuid.uuid4().hex[:10]}", secrets.token_urlsafe(16)
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
     with pymongo.MongoClient(mongo_uri, tz_aware=True, serverSelectionTimeoutMS=5000) as client:
-        db = client[database]
-        Store(db).ensure_indexes()
-        seed_docs(db, file_lines([f"GET /item/{i} 200" for i in range(30)], now - timedelta(minutes=30),
+        store = ConsumerStore(MongoConfig(uri=f"{mongo_uri.rstrip('/')}/{database}"))
+        store.init()
+        seed_docs(store, file_lines([f"GET /item/{i} 200" for i in range(30)], now - timedelta(minutes=30),
                                  step=timedelta(seconds=50), fields={"status": 200, "path": {"n": 1}}) +
                   [make_doc(now, "=cmd|' /C calc'!A0", host="db-01", level=None, parse_error="no match"),
                    make_doc(now, "boom", host="db-01", app="worker", level="critical", offset=7)])
+        store.close()
         port = free_port()
         config = tmp_path_factory.mktemp("fuzz") / "web.yaml"
         config.write_text(yaml.safe_dump({

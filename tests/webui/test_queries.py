@@ -7,8 +7,7 @@ from datetime import timedelta
 import pytest
 from webui_data import make_doc
 
-from webui.params import Filters
-from webui.queries import Store
+from webui.queries import Filters, LogReader
 
 
 @pytest.fixture
@@ -29,13 +28,13 @@ def window(now, **kw):
 
 
 def test_newest_page_touches_about_as_many_records_as_it_shows(db, busy_hour, now):
-    page = Store(db).search(window(now), 50)
+    page = LogReader(db).search(window(now), 50)
     assert [r["id"] for r in page.records] == [d["_id"] for d in busy_hour[:50]]
     assert page.scanned < 250  # a few minutes of rollups and one minute of records, not 3,000
 
 
 def test_a_selective_filter_picks_the_cheapest_index(db, busy_hour, now):
-    page = Store(db).search(window(now, host="web-02", levels=("error",)), 20)
+    page = LogReader(db).search(window(now, host="web-02", levels=("error",)), 20)
     expected = [d["_id"] for d in busy_hour if d["host"] == "web-02" and d.get("level") == "error"][:20]
     assert [r["id"] for r in page.records] == expected
     # 20 errors span 800 s of records: ~14 minutes of rollups plus the errors themselves.
@@ -43,11 +42,11 @@ def test_a_selective_filter_picks_the_cheapest_index(db, busy_hour, now):
 
 
 def test_text_search_widens_then_continues_with_a_cursor(db, busy_hour, now):
-    store = Store(db, scan_budget=400)
+    reader = LogReader(db, scan_budget=400)
     flt = window(now, q="SLOW")
     found, cursor, partial_pages = [], None, 0
     while True:
-        page = store.search(flt, 10, cursor)
+        page = reader.search(flt, 10, cursor)
         found += [r["message"] for r in page.records]
         partial_pages += page.searched_to is not None
         if page.next_cursor is None:
@@ -59,25 +58,25 @@ def test_text_search_widens_then_continues_with_a_cursor(db, busy_hour, now):
 
 def test_without_rollups_slices_grow_blindly_and_still_find_everything(db, busy_hour, now):
     db.rollups.delete_many({})
-    page = Store(db).search(window(now, host="web-01"), 30)
+    page = LogReader(db).search(window(now, host="web-01"), 30)
     assert [r["id"] for r in page.records] == [d["_id"] for d in busy_hour if d["host"] == "web-01"][:30]
 
 
 def test_records_not_yet_rolled_up_still_show(db, seed, now):
     db.logs.insert_one(make_doc(now, "just arrived"))
-    store = Store(db, clock=lambda: now.timestamp())
-    assert [r["message"] for r in store.search(window(now), 10).records] == ["just arrived"]
+    reader = LogReader(db, clock=lambda: now.timestamp())
+    assert [r["message"] for r in reader.search(window(now), 10).records] == ["just arrived"]
 
 
 def test_hour_tables_fill_within_the_budget_and_complete_over_requests(db, seed, now):
     start = (now - timedelta(hours=20)).replace(minute=0, second=0, microsecond=0)
     seed([make_doc(start + timedelta(minutes=10 * i), f"m{i}", offset=i) for i in range(100)])
-    store = Store(db)
+    reader = LogReader(db)
     flt = Filters(since=start, until=start + timedelta(hours=18))
-    first = store.histogram(flt, timedelta(minutes=15), budget=10)
+    first = reader.histogram(flt, timedelta(minutes=15), budget=10)
     assert not first["complete"] and any(b["count"] is None for b in first["buckets"])
     for _ in range(20):
-        result = store.histogram(flt, timedelta(minutes=15), budget=10)
+        result = reader.histogram(flt, timedelta(minutes=15), budget=10)
         if result["complete"]:
             break
     assert result["complete"] and sum(b["count"] for b in result["buckets"]) == 100

@@ -1,19 +1,17 @@
-"""Test data and helpers of the web UI suites: documents as the consumer writes them, signing in."""
+"""Test data and helpers of the web UI suites: documents stored by the consumer's own code, signing in."""
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import re
-from collections import Counter
-from datetime import datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pymongo
 from flask.testing import FlaskClient
-from pymongo.database import Database
 
-from consumer.tally import rollup_id
+from consumer.store import Message
+from consumer.store import Store as ConsumerStore
 
 PASSWORD = "correct horse battery"
 TOKEN = "test-token-0123456789"
@@ -45,30 +43,18 @@ def file_lines(messages: list[str], start: datetime, host: str = "web-01", sourc
     return docs
 
 
-def seed_docs(db: Database, docs: list[dict[str, Any]]) -> None:
-    """Insert `docs` and maintain rollups and hosts as the consumer does."""
-    if not docs:
-        return
+def seed_docs(store: ConsumerStore, docs: list[dict[str, Any]]) -> None:
+    """Store `docs` through the consumer's own `Store.write`: `logs`, `rollups` and `hosts`
+    exactly as production writes them, one message per 5,000 documents."""
     for i in range(0, len(docs), 5000):
-        db.logs.insert_many(docs[i:i + 5000], ordered=False)
-    counts: Counter = Counter()
-    for d in docs:
-        minute = d["ts"].replace(second=0, microsecond=0)
-        counts[(minute, d["host"], d["app"], d.get("level"))] += 1
-    ops = [pymongo.UpdateOne({"_id": rollup_id(calendar.timegm(t.utctimetuple()), h, a, lv)},
-                             {"$setOnInsert": {"t": t, "host": h, "app": a, "level": lv}, "$inc": {"n": n}},
-                             upsert=True) for (t, h, a, lv), n in counts.items()]
-    for i in range(0, len(ops), 5000):
-        db.rollups.bulk_write(ops[i:i + 5000], ordered=False)
-    per_host: dict[str, list[dict[str, Any]]] = {}
-    for d in docs:
-        per_host.setdefault(d["host"], []).append(d)
-    for host, hd in per_host.items():
-        db.hosts.update_one({"_id": host}, {
-            "$min": {"first_seen": min(d["ts"] for d in hd)}, "$max": {"last_seen": max(d["ts"] for d in hd)},
-            "$inc": {"records": len(hd), "errors": sum(d.get("level") in ("error", "critical") for d in hd)},
-            "$addToSet": {"apps": {"$each": sorted({d["app"] for d in hd})},
-                          "sources": {"$each": sorted({d["source"] for d in hd})}}}, upsert=True)
+        message_id = f"seed-{uuid.uuid4().hex}"
+        store.write([Message(message_id, [{**_as_stored(d), "batch": message_id} for d in docs[i:i + 5000]])])
+
+
+def _as_stored(doc: dict[str, Any]) -> dict[str, Any]:
+    """`doc` with its times naive UTC, as `common.record.to_document` hands them to the consumer."""
+    return {k: v.astimezone(UTC).replace(tzinfo=None) if isinstance(v, datetime) and v.tzinfo else v
+            for k, v in doc.items()}
 
 
 def csrf_from(html: str) -> str:

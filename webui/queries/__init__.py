@@ -1,24 +1,32 @@
 """Every read the web UI makes, shaped to stay cheap.
 
-Cost model (SecantusDB measured; a real MongoDB is never slower with the same
-shape): a query costs about 20 us per document the chosen index yields, and
+Cost model (DESIGN.md, "Services"; a real MongoDB is never slower with the same
+shape): a query costs in proportion to the documents the chosen index yields, and
 sort+limit does not stop early. So a page must ask only for a time slice that
 holds about as many records as it shows, and each request has a scan budget:
 once it is spent, the answer is partial (a page that ends early with a cursor,
 a histogram with `complete: false`).
 
-`store.Store` is the door (and the only module of `webui` that talks to pymongo);
-each read lives in the module of its concern:
+Imports point one way, top to bottom:
 
-* `search`: a page of records, the slice chosen from the minute rollups (`rollups`);
-* `context`: the lines around a record in its file;
-* `histogram`: records per bucket and level, over 2 h from hourly tables (`hour_tables`);
-* `hosts`: hosts, apps, and a host's records per day (also from `hour_tables`);
-* `logs`: filters as `$match`, documents as records; `times`: the rollups' time grid;
-  `budget`: the documents a request may still examine.
+* `reader.LogReader`: the door, one per app (`get_reader()` in a view). The only
+  module that imports pymongo: it opens the client, puts a deadline on every call
+  and turns pymongo's errors into opslog's. It hands each read a `ReadHandle`.
+* the reads, one module per concern, plain functions of a `ReadHandle`:
+  `search` (a page of records, its slice chosen from the minute rollups, `rollups`),
+  `context` (the lines around a record in its file), `histogram` (records per bucket
+  and level, over 2 h from the hourly tables of `hour_tables`), `hosts` (hosts, apps,
+  a host's records per day).
+* their helpers: `logs` (filters as `$match`, documents as records), `budget` (the
+  documents a request may still examine), `times` (the rollups' time grid).
+* the leaves: `handle.ReadHandle` (the collections and the clock) and `filters`
+  (`Filters`, `Cursor`: what a read is asked). Whatever turns a request into
+  `Filters` (`webui.params` today, a query-language parser and planner next) sits
+  above this package and is never imported by it.
 """
 
+from webui.queries.filters import Cursor, Filters
 from webui.queries.histogram import bucket_for
-from webui.queries.store import QueryTimeout, Store, get_store, open_database
+from webui.queries.reader import LogReader, QueryTimeout, get_reader, open_database
 
-__all__ = ["QueryTimeout", "Store", "bucket_for", "get_store", "open_database"]
+__all__ = ["Cursor", "Filters", "LogReader", "QueryTimeout", "bucket_for", "get_reader", "open_database"]

@@ -13,16 +13,16 @@ from typing import TYPE_CHECKING, Any
 from webui.queries.logs import RECORD_FIELDS, to_record
 
 if TYPE_CHECKING:
-    from webui.queries.store import Store
+    from webui.queries.handle import ReadHandle
 
 _ROTATED = re.compile(r"^(.+?)(?:[.-]\d{1,3}|[.-]\d{8}(?:\d{2,6})?|[.-]\d{4}-\d\d-\d\d(?:[T_.-]?\d{2,6})?)?"
                       r"(?:\.(?:gz|bz2|xz|zst))?$")
 
 
-def lines_around(store: Store, anchor: dict[str, Any], before: int, after: int) -> list[dict[str, Any]]:
-    family = _rotation_family(store, anchor["host"], anchor["source"])
-    older = _walk(store, anchor, family, before, -1)
-    newer = _walk(store, anchor, family, after, +1)
+def lines_around(db: ReadHandle, anchor: dict[str, Any], before: int, after: int) -> list[dict[str, Any]]:
+    family = _rotation_family(db, anchor["host"], anchor["source"])
+    older = _walk(db, anchor, family, before, -1)
+    newer = _walk(db, anchor, family, after, +1)
     return older[::-1] + [anchor] + newer
 
 
@@ -31,10 +31,10 @@ def _rotation_base(path: str) -> str:
     return match.group(1) if match else path
 
 
-def _rotation_family(store: Store, host: str, source: str) -> list[str]:
+def _rotation_family(db: ReadHandle, host: str, source: str) -> list[str]:
     """The anchor's path and its rotated names (app.log, app.log.1, app.log-20260101) seen on that host."""
     base = _rotation_base(source)
-    doc = store.hosts_coll.find_one({"_id": host}, {"sources": 1}) or {}
+    doc = db.hosts.find_one({"_id": host}, {"sources": 1}) or {}
     known = [s for s in doc.get("sources") or [] if isinstance(s, str)]
     if base != source and base not in known:
         return [source]
@@ -65,7 +65,7 @@ def _neighbour(cur: dict[str, Any], pool: list[dict[str, Any]], direction: int) 
     return best
 
 
-def _walk(store: Store, anchor: dict[str, Any], family: list[str], n: int, direction: int,
+def _walk(db: ReadHandle, anchor: dict[str, Any], family: list[str], n: int, direction: int,
           max_docs: int = 20_000, max_reach: int = 8 << 20) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     pool: list[dict[str, Any]] = []
@@ -91,7 +91,7 @@ def _walk(store: Store, anchor: dict[str, Any], family: list[str], n: int, direc
             edge = max(0, edge - width)
         width *= 4
         for source in family:
-            for doc in store.logs.find({"host": anchor["host"], "source": source, "offset": band}, RECORD_FIELDS):
+            for doc in db.logs.find({"host": anchor["host"], "source": source, "offset": band}, RECORD_FIELDS):
                 if doc["_id"] != anchor["id"]:
                     pool.append(to_record(doc))
                 fetched += 1

@@ -10,14 +10,15 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from webui.params import NO_LEVEL, Filters
 from webui.queries.budget import Budget
+from webui.queries.filters import NO_LEVEL, Filters
+from webui.queries.hour_tables import HourCache
 from webui.queries.logs import filter_match
 from webui.queries.rollups import ROLLUP_FIELDS, SliceWalker, matches_rollup
 from webui.queries.times import MINUTE, QUARTER, floor_to, hour_starts, utc
 
 if TYPE_CHECKING:
-    from webui.queries.store import Store
+    from webui.queries.handle import ReadHandle
 
 _BUCKETS = tuple(timedelta(seconds=s) for s in (60, 900, 3600, 3 * 3600, 6 * 3600, 86400))
 
@@ -30,7 +31,8 @@ def bucket_for(span: timedelta, max_buckets: int = 120) -> timedelta:
     return _BUCKETS[-1]
 
 
-def level_histogram(store: Store, flt: Filters, bucket: timedelta, budget: Budget) -> dict[str, Any]:
+def level_histogram(db: ReadHandle, hours: HourCache, flt: Filters, bucket: timedelta,
+                    budget: Budget) -> dict[str, Any]:
     start = floor_to(flt.since, bucket)
     starts = []
     t = start
@@ -40,16 +42,16 @@ def level_histogram(store: Store, flt: Filters, bucket: timedelta, budget: Budge
     counts: dict[datetime, Counter | None] = {s: Counter() for s in starts}
     text_applied = False
     if flt.text_only_in_logs:
-        estimate = _estimate(store, flt, budget)
+        estimate = _estimate(db, flt, budget)
         if estimate is not None and estimate <= budget.left:
-            _count_logs(store, flt, bucket, counts)
+            _count_logs(db, flt, bucket, counts)
             budget.spent += estimate
             text_applied = True
     if not text_applied:
         if bucket < QUARTER:
-            _count_minute_rollups(store, flt, bucket, counts, budget)
+            _count_minute_rollups(db, flt, bucket, counts, budget)
         else:
-            _count_hour_tables(store, flt, bucket, counts, budget)
+            _count_hour_tables(hours, flt, bucket, counts, budget)
     buckets = [{"start": s, "count": None if c is None else sum(c.values()),
                 "levels": None if c is None else dict(c)} for s, c in counts.items()]
     return {"buckets": buckets, "bucket_seconds": int(bucket.total_seconds()),
@@ -57,16 +59,16 @@ def level_histogram(store: Store, flt: Filters, bucket: timedelta, budget: Budge
             "text_filter_applied": text_applied or not flt.text_only_in_logs}
 
 
-def _estimate(store: Store, flt: Filters, budget: Budget) -> int | None:
+def _estimate(db: ReadHandle, flt: Filters, budget: Budget) -> int | None:
     """Records the rollup-visible filters match in the window, if the rollups can tell within budget."""
-    walker = SliceWalker(store, flt, flt.since, flt.until, budget)
+    walker = SliceWalker(db, flt, flt.since, flt.until, budget)
     a, counts = walker.plan(flt.until, float("inf"))
     if a > flt.since or walker.blind:
         return None
     return math.ceil(min(counts.costs(flt).values()))
 
 
-def _count_logs(store: Store, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None]) -> None:
+def _count_logs(db: ReadHandle, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None]) -> None:
     match = filter_match(flt)
     seconds = int(bucket.total_seconds())
     pipeline: list[dict[str, Any]] = [{"$match": {"ts": {"$gte": flt.since, "$lt": flt.until}}}]
@@ -74,24 +76,24 @@ def _count_logs(store: Store, flt: Filters, bucket: timedelta, counts: dict[date
         pipeline.append({"$match": match})
     pipeline.append({"$group": {"_id": {"t": {"$dateTrunc": {"date": "$ts", "unit": "second", "binSize": seconds}},
                                         "level": "$level"}, "n": {"$sum": 1}}})
-    for row in store.logs.aggregate(pipeline):
+    for row in db.logs.aggregate(pipeline):
         key = floor_to(utc(row["_id"]["t"]), bucket)
         if counts.get(key) is not None:
             counts[key][row["_id"].get("level") or NO_LEVEL] += row["n"]
 
 
-def _count_minute_rollups(store: Store, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None],
+def _count_minute_rollups(db: ReadHandle, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None],
                           budget: Budget) -> None:
-    for r in store.rollups.find({"t": {"$gte": floor_to(flt.since, MINUTE), "$lt": flt.until}}, ROLLUP_FIELDS):
+    for r in db.rollups.find({"t": {"$gte": floor_to(flt.since, MINUTE), "$lt": flt.until}}, ROLLUP_FIELDS):
         budget.spent += 1
         if matches_rollup(flt, r.get("host"), r.get("app"), r.get("level")):
             counts[floor_to(utc(r["t"]), bucket)][r.get("level") or NO_LEVEL] += r.get("n", 0)
 
 
-def _count_hour_tables(store: Store, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None],
+def _count_hour_tables(hours: HourCache, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None],
                        budget: Budget) -> None:
     """Counts per quarter hour from `HourCache`; a bucket with an hour the budget left unread is None."""
-    tables = store.hours.tables(hour_starts(floor_to(flt.since, QUARTER), flt.until), budget)
+    tables = hours.tables(hour_starts(floor_to(flt.since, QUARTER), flt.until), budget)
     for hour, table in tables.items():
         for i in range(4):
             key = floor_to(hour + i * QUARTER, bucket)

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from webui.queries.budget import Budget
+from webui.queries.hour_tables import HourCache
 from webui.queries.times import floor_to, hour_starts, utc
 
 if TYPE_CHECKING:
-    from webui.queries.store import Store
+    from webui.queries.handle import ReadHandle
 
 ERROR_LEVELS = ("error", "critical")
 _HOST_FIELDS = {"batches": 0}  # the consumer's redelivery guard list: large and of no use here
 
 
-def list_hosts(store: Store, limit: int) -> list[dict[str, Any]]:
-    return [_summary(store, d) for d in store.hosts_coll.find({}, _HOST_FIELDS).sort("_id", 1).limit(limit)]
+def list_hosts(db: ReadHandle, limit: int) -> list[dict[str, Any]]:
+    return [_summary(db, d) for d in db.hosts.find({}, _HOST_FIELDS).sort("_id", 1).limit(limit)]
 
 
-def find_host(store: Store, name: str) -> dict[str, Any] | None:
-    doc = store.hosts_coll.find_one({"_id": name}, _HOST_FIELDS)
-    return _summary(store, doc) if doc else None
+def find_host(db: ReadHandle, name: str) -> dict[str, Any] | None:
+    doc = db.hosts.find_one({"_id": name}, _HOST_FIELDS)
+    return _summary(db, doc) if doc else None
 
 
-def _summary(store: Store, doc: dict[str, Any]) -> dict[str, Any]:
+def _summary(db: ReadHandle, doc: dict[str, Any]) -> dict[str, Any]:
     first, last = utc(doc.get("first_seen") or doc["last_seen"]), utc(doc["last_seen"])
-    days = max(1.0, (datetime.fromtimestamp(store.clock(), UTC) - first).total_seconds() / 86400)
+    days = max(1.0, (db.now() - first).total_seconds() / 86400)
     records, errors = int(doc.get("records") or 0), int(doc.get("errors") or 0)
     return {"host": doc["_id"], "first_seen": first, "last_seen": last, "records": records, "errors": errors,
             "records_per_day": round(records / days, 1), "errors_per_day": round(errors / days, 1),
@@ -34,15 +35,15 @@ def _summary(store: Store, doc: dict[str, Any]) -> dict[str, Any]:
             "apps": sorted(doc.get("apps") or []), "sources": sorted(doc.get("sources") or [])}
 
 
-def list_apps(store: Store) -> list[str]:
-    return sorted({a for d in store.hosts_coll.find({}, {"apps": 1}).limit(2000) for a in d.get("apps") or []})
+def list_apps(db: ReadHandle) -> list[str]:
+    return sorted({a for d in db.hosts.find({}, {"apps": 1}).limit(2000) for a in d.get("apps") or []})
 
 
-def host_calendar(store: Store, host: str, days: int, budget: Budget) -> dict[str, Any]:
-    now = datetime.fromtimestamp(store.clock(), UTC)
+def host_calendar(db: ReadHandle, hours: HourCache, host: str, days: int, budget: Budget) -> dict[str, Any]:
+    now = db.now()
     today = floor_to(now, timedelta(days=1))
     first = today - timedelta(days=days - 1)
-    tables = store.hours.tables(hour_starts(first, now), budget)
+    tables = hours.tables(hour_starts(first, now), budget)
     per_day: dict[datetime, list[int] | None] = {first + timedelta(days=i): [0, 0] for i in range(days)}
     for hour, table in tables.items():
         day = floor_to(hour, timedelta(days=1))

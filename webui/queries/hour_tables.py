@@ -10,14 +10,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from webui.queries.budget import Budget
 from webui.queries.rollups import ROLLUP_FIELDS
 from webui.queries.times import HOUR, floor_to, utc
 
 if TYPE_CHECKING:
-    from webui.queries.store import Store
+    from pymongo.collection import Collection
 
 
 class HourCache:
@@ -27,9 +27,9 @@ class HourCache:
     records still show up; at most `max_hours` tables are held.
     """
 
-    def __init__(self, store: Store, clock: Callable[[], float], ttl: float = 600.0,
+    def __init__(self, rollups: Collection[dict[str, Any]], clock: Callable[[], float], ttl: float = 600.0,
                  settle: timedelta = timedelta(minutes=15), max_hours: int = 24 * 92):
-        self.store, self.clock, self.ttl, self.settle, self.max_hours = store, clock, ttl, settle, max_hours
+        self.rollups, self.clock, self.ttl, self.settle, self.max_hours = rollups, clock, ttl, settle, max_hours
         self._tables: dict[datetime, tuple[float, dict]] = {}
         self._lock = threading.Lock()
 
@@ -52,7 +52,7 @@ class HourCache:
             start, end = run[-1], run[0] + HOUR
             fresh: dict[datetime, dict] = {h: {} for h in run}
             found = False
-            for r in self.store.rollups.find({"t": {"$gte": start, "$lt": end}}, ROLLUP_FIELDS):
+            for r in self.rollups.find({"t": {"$gte": start, "$lt": end}}, ROLLUP_FIELDS):
                 t = utc(r["t"])
                 hour = floor_to(t, HOUR)
                 slots = fresh[hour].setdefault((r.get("host"), r.get("app"), r.get("level")), [0, 0, 0, 0])
@@ -77,6 +77,6 @@ class HourCache:
 
     def _newest_hour_below(self, lo: datetime, start: datetime) -> datetime:
         """The hour of the newest rollup in [lo, start), or an hour before `lo` when there is none."""
-        newest = self.store.rollups.find_one({"t": {"$gte": lo, "$lt": start}}, {"_id": 0, "t": 1},
+        newest = self.rollups.find_one({"t": {"$gte": lo, "$lt": start}}, {"_id": 0, "t": 1},
                                              sort=[("t", -1)])
         return lo - HOUR if newest is None else floor_to(utc(newest["t"]), HOUR)

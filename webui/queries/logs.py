@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from webui.params import NO_LEVEL, Filters
+from webui.queries.filters import NO_LEVEL, Filters
 from webui.queries.times import utc
 
 RECORD_FIELDS = {"_id": 1, "ts": 1, "received_at": 1, "host": 1, "app": 1, "source": 1, "offset": 1,

@@ -13,15 +13,15 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from webui.params import NO_LEVEL, Filters
 from webui.queries.budget import Budget
+from webui.queries.filters import NO_LEVEL, Filters
 from webui.queries.times import HOUR, MINUTE, floor_to, utc
 
 if TYPE_CHECKING:
-    from webui.queries.store import Store
+    from webui.queries.handle import ReadHandle
 
 ROLLUP_FIELDS = {"_id": 0, "t": 1, "host": 1, "app": 1, "level": 1, "n": 1}
 
@@ -70,9 +70,9 @@ class Counts:
 class SliceWalker:
     """Walks the minute rollups back from the window's newest end, fetching them in growing steps."""
 
-    def __init__(self, store: Store, flt: Filters, lo: datetime, hi: datetime, budget: Budget):
-        self.store, self.flt, self.lo, self.budget = store, flt, lo, budget
-        self.now = datetime.fromtimestamp(store.clock(), UTC)
+    def __init__(self, db: ReadHandle, flt: Filters, lo: datetime, hi: datetime, budget: Budget):
+        self.db, self.flt, self.lo, self.budget = db, flt, lo, budget
+        self.now = db.now()
         self.lo_minute = floor_to(lo, MINUTE)
         self.fetched_lo = floor_to(hi - timedelta(microseconds=1), MINUTE) + MINUTE
         self.step = 5 * MINUTE
@@ -85,7 +85,7 @@ class SliceWalker:
             return False
         start = max(self.lo_minute, self.fetched_lo - self.step)
         seen = self.docs_seen
-        for r in self.store.rollups.find({"t": {"$gte": start, "$lt": self.fetched_lo}}, ROLLUP_FIELDS):
+        for r in self.db.rollups.find({"t": {"$gte": start, "$lt": self.fetched_lo}}, ROLLUP_FIELDS):
             minute = utc(r["t"])
             counts = self.minutes.get(minute)
             if counts is None:
@@ -107,7 +107,7 @@ class SliceWalker:
 
     def _newest_below(self, start: datetime) -> datetime:
         """Where to resume after an empty step: just above the newest rollup older than `start`."""
-        newest = self.store.rollups.find_one({"t": {"$gte": self.lo_minute, "$lt": start}}, {"_id": 0, "t": 1},
+        newest = self.db.rollups.find_one({"t": {"$gte": self.lo_minute, "$lt": start}}, {"_id": 0, "t": 1},
                                              sort=[("t", -1)])
         return self.lo_minute if newest is None else floor_to(utc(newest["t"]), MINUTE) + MINUTE
 

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from webui.params import Cursor, Filters
 from webui.queries.budget import Budget
+from webui.queries.filters import Cursor, Filters
 from webui.queries.logs import RECORD_FIELDS, filter_match, to_record
 from webui.queries.rollups import SliceWalker
 from webui.queries.times import MINUTE, utc
 
 if TYPE_CHECKING:
-    from webui.queries.store import Store
+    from webui.queries.handle import ReadHandle
 
 
 @dataclass
@@ -37,13 +37,13 @@ class Page:
     scanned: int = 0
 
 
-def newest_page(store: Store, flt: Filters, limit: int, cursor: Cursor | None, budget: Budget) -> Page:
+def newest_page(db: ReadHandle, flt: Filters, limit: int, cursor: Cursor | None, budget: Budget) -> Page:
     lo, hi = flt.since, flt.until
     if cursor is not None:
         hi = min(hi, cursor.ts + timedelta(milliseconds=1) if cursor.id else cursor.ts)
-    walker = SliceWalker(store, flt, lo, hi, budget)
+    walker = SliceWalker(db, flt, lo, hi, budget)
     # The newest minutes may not be rolled up yet: never trust "no records" there.
-    unrolled = datetime.fromtimestamp(store.clock(), UTC) - 2 * MINUTE
+    unrolled = db.now() - 2 * MINUTE
     blind_dim = next((d for d in ("host", "app") if getattr(flt, d) is not None), "ts")
     out: list[dict[str, Any]] = []
     b, rounds, blind_step = hi, 0, MINUTE
@@ -53,22 +53,22 @@ def newest_page(store: Store, flt: Filters, limit: int, cursor: Cursor | None, b
         a, counts = walker.plan(b, target)
         if walker.blind:
             if blind_step == MINUTE:
-                newest = _newest_time(store, flt, blind_dim, lo, b)
+                newest = _newest_time(db, flt, blind_dim, lo, b)
                 if newest is None:
                     break
                 b = newest
             a = max(lo, b - blind_step)
             blind_step *= 4
-            docs = _slice(store, flt, a, b, blind_dim, need, cursor)
+            docs = _slice(db, flt, a, b, blind_dim, need, cursor)
             budget.spent += len(docs)
         elif counts.match > 0:
             costs = counts.costs(flt)
             dim = min(costs, key=costs.__getitem__)
-            docs = _slice(store, flt, a, b, dim, need, cursor)
+            docs = _slice(db, flt, a, b, dim, need, cursor)
             budget.spent += math.ceil(costs[dim])
         elif b > unrolled:
             a = max(a, unrolled)
-            docs = _slice(store, flt, a, b, blind_dim, need, cursor)
+            docs = _slice(db, flt, a, b, blind_dim, need, cursor)
             budget.spent += len(docs)
         else:
             docs = []
@@ -82,16 +82,16 @@ def newest_page(store: Store, flt: Filters, limit: int, cursor: Cursor | None, b
     return Page(out, None, scanned=budget.spent)
 
 
-def _newest_time(store: Store, flt: Filters, dim: str, lo: datetime, b: datetime) -> datetime | None:
+def _newest_time(db: ReadHandle, flt: Filters, dim: str, lo: datetime, b: datetime) -> datetime | None:
     """Just past the newest record in [lo, b) on `dim`'s index, None when there is none."""
     lead: dict[str, Any] = {"ts": {"$gte": lo, "$lt": b}}
     if dim != "ts":
         lead[dim] = getattr(flt, dim)
-    newest = store.logs.find_one(lead, {"_id": 0, "ts": 1}, sort=[("ts", -1)])
+    newest = db.logs.find_one(lead, {"_id": 0, "ts": 1}, sort=[("ts", -1)])
     return None if newest is None else min(b, utc(newest["ts"]) + timedelta(milliseconds=1))
 
 
-def _slice(store: Store, flt: Filters, a: datetime, b: datetime, dim: str, limit: int,
+def _slice(db: ReadHandle, flt: Filters, a: datetime, b: datetime, dim: str, limit: int,
            cursor: Cursor | None) -> list[dict[str, Any]]:
     ts = {"$gte": a, "$lt": b}
     residual = filter_match(flt, lead=dim)
@@ -109,7 +109,7 @@ def _slice(store: Store, flt: Filters, a: datetime, b: datetime, dim: str, limit
         if residual:
             pipeline.append({"$match": residual})
         pipeline += [{"$sort": {"ts": -1, "_id": -1}}, {"$limit": limit}, {"$project": RECORD_FIELDS}]
-        docs.extend(store.logs.aggregate(pipeline))
+        docs.extend(db.logs.aggregate(pipeline))
     records = [to_record(d) for d in docs]
     if len(leads) > 1:
         records.sort(key=lambda r: (r["ts"], r["id"]), reverse=True)

@@ -1,10 +1,13 @@
-"""`Store`, the web UI's door to MongoDB, and the one module of `webui` that talks to pymongo.
+"""`LogReader`, the web UI's door to MongoDB: the one module of `webui` that imports pymongo.
 
-Each read is done in the module of its concern; `Store` gives it the collections,
-a scan budget per request and a deadline per request: every command inside one
-`Store` call carries `maxTimeMS` (pymongo's client-side operation timeout sends what
-is left of `query_timeout`), so no request can hold the database longer than that.
-pymongo's errors become opslog's: `StoreUnavailable` (unreachable) or `QueryTimeout`.
+It opens the client, and wraps every read: each is done in the module of its
+concern, which is given a `ReadHandle` (the collections and the clock), a scan
+budget per request and a deadline per request. Every command inside one
+`LogReader` call carries `maxTimeMS` (pymongo's client-side operation timeout
+sends what is left of `query_timeout`), so no request can hold the database
+longer than that. pymongo's errors become opslog's: `StoreUnavailable`
+(unreachable) or `QueryTimeout`. The UI never writes records: the consumer
+creates the collections' indexes (`consumer.store.indexes`).
 """
 
 from __future__ import annotations
@@ -17,15 +20,16 @@ from typing import Any
 
 import pymongo
 from flask import current_app
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReadPreference
+from pymongo import MongoClient, ReadPreference
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
-from webui.params import Cursor, Filters
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
+from webui.queries.filters import Cursor, Filters
+from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
 from webui.queries.hour_tables import HourCache
@@ -33,11 +37,11 @@ from webui.queries.logs import RECORD_FIELDS, to_record
 from webui.queries.search import Page, newest_page
 
 
-def open_database(cfg: MongoConfig) -> Database:
-    """`cfg`'s database on a client of its own; `close_app` closes it (`db.client`)."""
-    client: MongoClient = MongoClient(cfg.uri, tz_aware=True, appname="opslog-web",
+def open_database(mongo: MongoConfig) -> Database:
+    """`mongo`'s database on a client of its own; `close_app` closes it (`db.client`)."""
+    client: MongoClient = MongoClient(mongo.uri, tz_aware=True, appname="opslog-web",
                                       serverSelectionTimeoutMS=5000, connectTimeoutMS=5000)
-    return client[cfg.database]
+    return client[mongo.database]
 
 
 class QueryTimeout(Exception):
@@ -48,15 +52,15 @@ class QueryTimeout(Exception):
         super().__init__(f"the query took longer than {seconds:g} s (webui.query_timeout)")
 
 
-class Store:
+class LogReader:
     """Reads `logs`, `rollups` and `hosts`, and keeps each user's sign-out count in `user_sessions`.
     One per app; thread-safe like the pymongo client."""
 
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
                  query_timeout: float = 10.0):
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
-        self.logs, self.rollups, self.hosts_coll = db["logs"], db["rollups"], db["hosts"]
-        self.hours = HourCache(self, clock)
+        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock)
+        self.hours = HourCache(self.handle.rollups, clock)
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
@@ -96,20 +100,11 @@ class Store:
         with self._guarded():
             self.user_sessions.update_one({"_id": user}, {"$inc": {"sign_outs": 1}}, upsert=True)
 
-    def ensure_indexes(self) -> None:
-        """The indexes the consumer creates; tests call this, the UI itself never writes."""
-        with self._guarded():
-            self.logs.create_index([("ts", DESCENDING)])
-            for key in ("host", "app", "level"):
-                self.logs.create_index([(key, ASCENDING), ("ts", DESCENDING)])
-            self.logs.create_index([("host", ASCENDING), ("source", ASCENDING), ("offset", ASCENDING)])
-            self.rollups.create_index([("t", ASCENDING)])
-
     def search(self, flt: Filters, limit: int, cursor: Cursor | None = None,
                budget: int | None = None) -> Page:
         """The newest `limit` records matching `flt` (older than `cursor`), newest first."""
         with self._guarded():
-            return newest_page(self, flt, limit, cursor, Budget(budget or self.scan_budget))
+            return newest_page(self.handle, flt, limit, cursor, Budget(budget or self.scan_budget))
 
     def iter_records(self, flt: Filters, max_rows: int, page_size: int = 1000,
                      max_scanned: int = 2_000_000) -> Iterator[dict[str, Any]]:
@@ -125,7 +120,7 @@ class Store:
 
     def record(self, record_id: str) -> dict[str, Any] | None:
         with self._guarded():
-            doc = self.logs.find_one({"_id": record_id}, RECORD_FIELDS)
+            doc = self.handle.logs.find_one({"_id": record_id}, RECORD_FIELDS)
         return to_record(doc) if doc else None
 
     def context(self, record_id: str, before: int, after: int) -> list[dict[str, Any]] | None:
@@ -134,31 +129,31 @@ class Store:
         if anchor is None:
             return None
         with self._guarded():
-            return lines_around(self, anchor, before, after)
+            return lines_around(self.handle, anchor, before, after)
 
     def histogram(self, flt: Filters, bucket: timedelta, budget: int | None = None) -> dict[str, Any]:
         """Counts per bucket and level over the window; `complete` is False where the budget ran out."""
         with self._guarded():
-            return level_histogram(self, flt, bucket, Budget(budget or self.scan_budget))
+            return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
 
     def hosts(self, limit: int = 2000) -> list[dict[str, Any]]:
         with self._guarded():
-            return list_hosts(self, limit)
+            return list_hosts(self.handle, limit)
 
     def host(self, name: str) -> dict[str, Any] | None:
         with self._guarded():
-            return find_host(self, name)
+            return find_host(self.handle, name)
 
     def apps(self) -> list[str]:
         with self._guarded():
-            return list_apps(self)
+            return list_apps(self.handle)
 
     def calendar(self, host: str, days: int, budget: int | None = None) -> dict[str, Any]:
         """Records and errors per UTC day for `host` over the last `days` days."""
         with self._guarded():
-            return host_calendar(self, host, days, Budget(budget or self.scan_budget))
+            return host_calendar(self.handle, self.hours, host, days, Budget(budget or self.scan_budget))
 
 
-def get_store() -> Store:
-    """The app's Store (made by `create_app`), for views."""
-    return current_app.extensions["opslog.store"]
+def get_reader() -> LogReader:
+    """The app's LogReader (made by `create_app`), for views."""
+    return current_app.extensions["opslog.reader"]
