@@ -38,7 +38,14 @@ def test_ten_shippers_worth_of_records_through_three_consumers_are_stored_and_co
             shares = [metric(port, "opslog_consumer_records_stored") or 0 for port in ports]
             return shares if sum(shares) >= len(records) else None
 
-        shares = wait_until(acked_shares, timeout=30, message="every batch acked")
+        def counters() -> str:
+            return ", ".join(f"{name}={[metric(port, f'opslog_consumer_{name}') for port in ports]}"
+                             for name in ("records_stored", "duplicates_skipped", "retries", "reconnects", "requeued"))
+
+        try:
+            shares = wait_until(acked_shares, timeout=30, message="every batch acked")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {counters()}") from None
     finally:
         codes = [stop(c, timeout=60) for c in consumers]
     assert codes == [0] * CONSUMERS, [c.output()[-2000:] for c in consumers]
