@@ -32,7 +32,7 @@ import stat as stat_mod
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
@@ -42,17 +42,17 @@ from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wai
 from common.amqp import Publisher
 from common.config import Config, InputConfig
 from common.errors import BrokerUnavailable, OpslogError
-from common.record import BatchBuilder, IdHasher, row
-from shipper.container import ContainerFrames, container_frames
+from common.record import BatchBuilder
+from shipper.container import container_frames
 from shipper.multiline import Multiline
-from shipper.parsers import Parser, build_parser
+from shipper.parsers import build_parser
+from shipper.records import RECORD_OVERHEAD, Row, record_app, record_maker
 from shipper.tailer import Line, TailedFile, open_regular
 
 log = logging.getLogger(__name__)
 
 # What logrotate appends to a rotated file: `.1`, `-20240131` (dateext), then `.gz`.
 _ROTATED_SUFFIX = re.compile(r"(\.\d+|-\d{8}(\d{2})?)?(\.gz)?$")
-RECORD_OVERHEAD = 160  # approximate JSON bytes per record besides the message, as the shipper counts
 
 
 class BackfillError(OpslogError):
@@ -289,10 +289,10 @@ class Importer:
             log.warning("%s has no complete first line: skipped (the shipper would wait for one too)", file.path)
             self.result.skipped += 1
             return
-        parse = build_parser(inp)
-        record_id = IdHasher(self.host, tailed.fingerprint)
         multiline = Multiline(inp) if inp.multiline else None
         frames = container_frames(inp, file.path)
+        make = record_maker(self.host, tailed.fingerprint, inp, build_parser(inp), frames)
+        app = record_app(inp, frames)
         name = os.path.basename(file.path)
         try:
             while not self.stopping.is_set():
@@ -301,7 +301,7 @@ class Importer:
                     break
                 if frames:
                     lines = frames.feed(lines)
-                self._add(file, record_id, parse, multiline.feed(lines) if multiline else lines, frames)
+                self._add(file, make, app, multiline.feed(lines) if multiline else lines)
                 if self.progress:
                     self.progress.update(self.result.records + len(self._batch),
                                          self._base_bytes + tailed.offset, name)
@@ -312,35 +312,20 @@ class Importer:
                 tail = frames.feed(tail) + frames.flush()
             if multiline:
                 tail = multiline.feed(tail) + multiline.flush()
-            self._add(file, record_id, parse, tail, frames)
+            self._add(file, make, app, tail)
             self.result.bytes += tailed.offset
         finally:
             tailed.close()
         self.result.files += 1
 
-    def _add(self, file: ImportFile, record_id: IdHasher, parse: Parser, lines: list[Line],
-             frames: ContainerFrames | None = None) -> None:
-        """Records for `lines`, exactly as Shipper._add_records makes them (same ids, same fields)."""
+    def _add(self, file: ImportFile, make: Callable[[Line], Row], app: str, lines: list[Line]) -> None:
+        """Records for `lines`, made as the shipper makes them (shipper.records: same ids, same fields)."""
         if not lines:
             return
-        inp = file.input
         now = time.time()
-        app = frames.app if frames else inp.app
         rows = self._batch.group(self.host, app, file.path, now)
         for line in lines:
-            message = line.raw.decode(inp.encoding, "replace")
-            parsed = parse(message)
-            error, ts, fields = parsed.error, parsed.ts, parsed.fields
-            if frames is not None:
-                if line.frame is not None:
-                    ts = line.frame.ts if line.frame.ts is not None else ts
-                    error = line.frame.error or error
-                fields = frames.fields(line.frame, fields)
-            if line.truncated:
-                error = f"line longer than max_line_bytes ({inp.max_line_bytes}); truncated" + (
-                    f"; {error}" if error else "")
-            text = message if parsed.message is None else parsed.message
-            rows.append(row(record_id(line.offset, line.raw), line.offset, ts, text, parsed.level, fields, error))
+            rows.append(make(line))
             self._batch_bytes += len(line.raw) + RECORD_OVERHEAD
             if len(self._batch) >= self.cfg.batch_max_records or self._batch_bytes >= self.cfg.batch_max_bytes:
                 self._publish()

@@ -30,11 +30,12 @@ from collections.abc import Callable
 from common.amqp import Publisher
 from common.config import Config, load_config
 from common.errors import ConfigError
-from common.record import BatchBuilder, IdHasher, row
+from common.record import BatchBuilder
 from shipper.container import container_frames
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
 from shipper.multiline import Multiline
+from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, record_app, record_maker
 from shipper.registry import Registry
 from shipper.sender import Batch, Sender
 from shipper.tailer import Line
@@ -44,7 +45,6 @@ log = logging.getLogger(__name__)
 
 IDLE_SLEEP = 0.05
 REGISTRY_SAVE_INTERVAL = 1.0
-RECORD_OVERHEAD = 160  # approximate JSON bytes per record besides the message
 DRAIN_POLL = 0.2
 
 
@@ -228,11 +228,11 @@ class Shipper:
         file was rewound)."""
         if not lines:
             return True
-        file, inp, frames = tracked.file, tracked.input, tracked.frames
-        host, app, path = self.cfg.host, frames.app if frames else inp.cfg.app, file.path
+        file, frames = tracked.file, tracked.frames
+        host, path = self.cfg.host, file.path
         assert file.fingerprint is not None
-        record_id = IdHasher(host, file.fingerprint)
-        encoding, parse = inp.cfg.encoding, inp.parse
+        app = record_app(tracked.input.cfg, frames)
+        make = record_maker(host, file.fingerprint, tracked.input.cfg, tracked.input.parse, frames)
         max_records, max_bytes = self.cfg.batch_max_records, self.cfg.batch_max_bytes
         now = time.time()
         if not self.batch:
@@ -240,24 +240,11 @@ class Shipper:
         rows, size, parse_errors = self.batch.group(host, app, path, now), self.batch_bytes, 0
         room = max_records - len(self.batch)  # records this group can take before the batch is full
         for line in lines:
-            raw, offset = line.raw, line.offset
-            message = raw.decode(encoding, "replace")
-            ts, level, fields, error, text = parse(message)
-            if text is not None:
-                message = text
-            if frames is not None:
-                frame = line.frame
-                if frame is not None:
-                    ts = frame.ts if frame.ts is not None else ts
-                    error = frame.error or error
-                fields = frames.fields(frame, fields)
-            if line.truncated:
-                error = f"line longer than max_line_bytes ({inp.cfg.max_line_bytes}); truncated" + (
-                    f"; {error}" if error else "")
-            if error:
+            record = make(line)
+            if record[PARSE_ERROR]:
                 parse_errors += 1
-            rows.append(row(record_id(offset, raw), offset, ts, message, level, fields, error))
-            size += len(raw) + RECORD_OVERHEAD
+            rows.append(record)
+            size += len(line.raw) + RECORD_OVERHEAD
             if len(rows) >= room or size >= max_bytes:
                 self.batch_bytes = size
                 self.batch_ends[file.key] = (tracked, line.end)
