@@ -21,25 +21,22 @@ confirmed offset is exact when its state changes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 
 from common.amqp import Publisher
-from common.config import Config, load_config
-from common.errors import ConfigError
+from common.config import Config, ShipperConfig
 from common.record import BatchBuilder
-from shipper.container import container_frames
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
-from shipper.multiline import Multiline
 from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, record_app, record_maker
 from shipper.registry import Registry
+from shipper.reload import reloaded_config
 from shipper.sender import Batch, Sender
 from shipper.tailer import Line
-from shipper.watcher import Watcher, make_watcher, matching_files
+from shipper.watcher import Watcher, make_watcher
 
 log = logging.getLogger(__name__)
 
@@ -50,12 +47,12 @@ DRAIN_POLL = 0.2
 
 class Shipper:
     def __init__(self, config: Config, publisher: Publisher, metrics: ShipperMetrics | None = None):
-        self.config = config
-        self.cfg = config.shipper
+        self.config = config  # the whole config; its `shipper` section is the one reloaded by SIGHUP
+        shipper_config = config.shipper
         self.metrics = metrics or ShipperMetrics()
-        self.registry = Registry(self.cfg.state_dir)
-        self.files = Files(self.cfg, self.registry, [Input(i) for i in self.cfg.inputs])
-        self.sender = Sender(publisher, self.cfg.max_buffer_bytes, self.cfg.reconnect_max_wait)
+        self.registry = Registry(shipper_config.state_dir)
+        self.files = Files(shipper_config, self.registry, [Input(i) for i in shipper_config.inputs])
+        self.sender = Sender(publisher, shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         self.watcher: Watcher | None = None
         self.batch = BatchBuilder()  # the payload being filled
         self.batch_bytes = 0
@@ -63,6 +60,11 @@ class Shipper:
         self.batch_ends: dict[str, tuple[Tracked, int]] = {}
         self.stopping = threading.Event()
         self._reload_requested = threading.Event()
+
+    @property
+    def shipper_config(self) -> ShipperConfig:
+        """The `shipper` section of the running config."""
+        return self.config.shipper
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class Shipper:
             self.stopping.wait(IDLE_SLEEP)  # broker down or connecting: read nothing
             return
         read = self._read_all()
-        if self.batch and (not read or time.monotonic() - self.batch_started >= self.cfg.batch_max_wait):
+        if self.batch and (not read or time.monotonic() - self.batch_started >= self.shipper_config.batch_max_wait):
             self._submit()
         if not read:
             self._flush_multiline()
@@ -115,14 +117,14 @@ class Shipper:
 
     def _shutdown(self) -> None:
         """Ship the last batch and wait for its confirm (bounded), save offsets, let go."""
-        deadline = time.monotonic() + self.cfg.shutdown_timeout
+        deadline = time.monotonic() + self.shipper_config.shutdown_timeout
         self._apply_confirmed()
         if self.sender.ready and self.batch:
             self._submit(give_up=lambda: time.monotonic() > deadline)
         while self.sender.ready and not self.sender.wait_idle(min(DRAIN_POLL, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() > deadline:
                 log.warning("shutdown_timeout (%gs) passed with batches unconfirmed; they are read again at "
-                            "next start", self.cfg.shutdown_timeout)
+                            "next start", self.shipper_config.shutdown_timeout)
                 break
         self._apply_confirmed()
         self.registry.save()
@@ -143,16 +145,12 @@ class Shipper:
         """Forget everything read but not confirmed: it is read again from the files."""
         self._clear_batch()
         for tracked in self.files.tracked.values():
-            tracked.file.rewind()
-            if tracked.multiline:
-                tracked.multiline.reset()
-            if tracked.frames:
-                tracked.frames.reset()
+            tracked.rewind()
 
     def _make_watcher(self) -> Watcher:
-        patterns = [p for inp in self.files.inputs for p in inp.cfg.paths]
-        watcher = make_watcher(self.cfg.watch, self.cfg.scan_interval, patterns)
-        log.info("files are noticed by %s, and a full scan every %gs", watcher.kind, self.cfg.scan_interval)
+        patterns = [p for inp in self.files.inputs for p in inp.input_config.paths]
+        watcher = make_watcher(self.shipper_config.watch, self.shipper_config.scan_interval, patterns)
+        log.info("files are noticed by %s, and a full scan every %gs", watcher.kind, self.shipper_config.scan_interval)
         return watcher
 
     # -- files -------------------------------------------------------------------
@@ -200,10 +198,8 @@ class Shipper:
         total = 0
         for tracked in list(self.files.tracked.values()):
             file = tracked.file
-            if file.fingerprint is None:  # truncated: wait for a complete first line to name the new content
-                file.fingerprint = file.current_fingerprint()
-                if file.fingerprint is None:
-                    continue
+            if not file.identified():  # truncated: wait for a complete first line to name the new content
+                continue
             lines = file.read_lines()
             if lines:
                 total += len(lines)
@@ -229,11 +225,11 @@ class Shipper:
         if not lines:
             return True
         file, frames = tracked.file, tracked.frames
-        host, path = self.cfg.host, file.path
+        host, path = self.shipper_config.host, file.path
         assert file.fingerprint is not None
-        app = record_app(tracked.input.cfg, frames)
-        make = record_maker(host, file.fingerprint, tracked.input.cfg, tracked.input.parse, frames)
-        max_records, max_bytes = self.cfg.batch_max_records, self.cfg.batch_max_bytes
+        app = record_app(tracked.input.input_config, frames)
+        make = record_maker(host, file.fingerprint, tracked.input.input_config, tracked.input.parse, frames)
+        max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
         now = time.time()
         if not self.batch:
             self.batch_started = time.monotonic()
@@ -273,7 +269,7 @@ class Shipper:
             return True
         ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
         batch = Batch(self.batch.encode(), len(self.batch),
-                      {"x-opslog-records": len(self.batch), "x-opslog-host": self.cfg.host}, ends)
+                      {"x-opslog-records": len(self.batch), "x-opslog-host": self.shipper_config.host}, ends)
         self._clear_batch()
         taken = self.sender.submit(batch, give_up or self.stopping.is_set)
         if not taken and self.sender.failed:
@@ -291,11 +287,7 @@ class Shipper:
             self.metrics.records_published.inc(batch.records)
             self.metrics.batches_published.inc()
             for key, (tracked, end, tail) in batch.ends.items():
-                file = tracked.file
-                if self.files.tracked.get(key) is not tracked or end <= file.confirmed or file.fingerprint is None:
-                    continue
-                file.confirmed = end
-                self.registry.confirm(key, file.path, file.fingerprint, end, tail)
+                self.files.confirm(key, tracked, end, tail)
         self.registry.save(REGISTRY_SAVE_INTERVAL)
 
     def _clear_batch(self) -> None:
@@ -306,53 +298,25 @@ class Shipper:
     # -- reload --------------------------------------------------------------------
 
     def _reload(self) -> None:
-        """Apply the config file again (SIGHUP): new and changed inputs, batching and scan
-        settings. Offsets are kept; a file whose input changed is re-read from its
+        """Apply the config file again (SIGHUP, see shipper.reload). Offsets are kept; what is
+        pending is confirmed first, so a file whose input changed is re-read from an exact
         confirmed offset with the new settings."""
         self._reload_requested.clear()
-        if self.config.path is None:
-            log.warning("SIGHUP: no config file to reload")
+        config = reloaded_config(self.config)
+        if config is None:
             return
-        try:
-            new = load_config(self.config.path)
-        except ConfigError as exc:
-            log.error("SIGHUP: %s not reloaded, keeping the running config: %s", self.config.path,
-                      "; ".join(exc.problems))
-            return
-        fixed = {"amqp": new.amqp != self.config.amqp, "shipper.state_dir": new.shipper.state_dir != self.cfg.state_dir,
-                 "shipper.metrics_listen": new.shipper.metrics_listen != self.cfg.metrics_listen}
-        if any(fixed.values()):
-            log.warning("SIGHUP: %s change only at restart; keeping the running values",
-                        ", ".join(k for k, changed in fixed.items() if changed))
-        cfg = dataclasses.replace(new.shipper, state_dir=self.cfg.state_dir, metrics_listen=self.cfg.metrics_listen)
         if not self._drain():
             self._reload_requested.set()  # try again once the broker is back
             return
-        old = {inp.cfg: inp for inp in self.files.inputs}
-        inputs = [old.get(c) or Input(c) for c in cfg.inputs]
-        owner: dict[str, Input] = {}
-        for inp in reversed(inputs):  # the first input that matches a file reads it
-            owner.update(dict.fromkeys(matching_files(inp.cfg), inp))
-        for tracked in list(self.files.tracked.values()):
-            if tracked.file.orphaned:
-                continue  # rotated away: finish it as it was
-            inp = owner.get(tracked.file.path)
-            if inp is None:
-                if self._ship_pending(tracked):
-                    self.files.release(tracked, forget=False)
-            elif inp.cfg != tracked.input.cfg:
-                tracked.input = inp
-                tracked.multiline = Multiline(inp.cfg) if inp.cfg.multiline else None
-                tracked.frames = container_frames(inp.cfg, tracked.file.path)
-                tracked.file.max_line_bytes = inp.cfg.max_line_bytes
-                tracked.file.rewind()
-        self.cfg = cfg
-        self.config = dataclasses.replace(self.config, shipper=cfg)
-        self.files.cfg, self.files.inputs = cfg, inputs
-        self.sender.max_bytes, self.sender.backoff_max = cfg.max_buffer_bytes, cfg.reconnect_max_wait
+        shipper_config = config.shipper
+        for tracked in self.files.reconfigure(shipper_config):
+            if self._ship_pending(tracked):
+                self.files.release(tracked, forget=False)
+        self.config = config
+        self.sender.reconfigure(shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         if self.watcher is not None:
             self.watcher.close()
         self.watcher = self._make_watcher()
-        log.info("SIGHUP: reloaded %s (%d inputs)", self.config.path, len(inputs))
+        log.info("SIGHUP: reloaded %s (%d inputs)", config.path, len(self.files.inputs))
         self._scan(False)
         self.watcher.scanned()
