@@ -26,7 +26,6 @@ import fnmatch
 import gzip
 import logging
 import os
-import re
 import shutil
 import stat as stat_mod
 import tempfile
@@ -43,7 +42,9 @@ from common.amqp import Publisher
 from common.config import Config, InputConfig
 from common.errors import BrokerUnavailable, OpslogError
 from common.record import BatchBuilder
+from common.rotation import rotated_name
 from shipper.container import container_frames
+from shipper.discovery import excluded
 from shipper.multiline import Multiline
 from shipper.parsers import build_parser
 from shipper.records import RECORD_OVERHEAD, Row, record_app, record_maker
@@ -51,8 +52,6 @@ from shipper.tailer import Line, TailedFile, open_regular
 
 log = logging.getLogger(__name__)
 
-# What logrotate appends to a rotated file: `.1`, `-20240131` (dateext), then `.gz`.
-_ROTATED_SUFFIX = re.compile(r"(\.\d+|-\d{8}(\d{2})?)?(\.gz)?$")
 
 
 class BackfillError(OpslogError):
@@ -138,12 +137,12 @@ def plan(config: Config, paths: list[str], app: str | None = None, fmt: str | No
 
 def input_for(config: Config, path: str) -> InputConfig | None:
     """The first shipper input whose globs match `path`, or its name without a rotation suffix."""
-    unrotated = _ROTATED_SUFFIX.sub("", path)
+    name = rotated_name(path)
+    unrotated = name.base if name.compression in ("", ".gz") else path  # gzip is all `_readable` undoes
     for inp in config.shipper.inputs:
         for candidate in dict.fromkeys((path, unrotated)):
             if any(fnmatch.fnmatch(candidate, os.path.abspath(os.path.expanduser(p))) for p in inp.paths) and \
-                    not any(fnmatch.fnmatch(candidate, ex) or fnmatch.fnmatch(os.path.basename(candidate), ex)
-                            for ex in inp.exclude):
+                    not excluded(inp, candidate):
                 return inp
     return None
 
@@ -248,8 +247,8 @@ class ImportResult:
 class Importer:
     def __init__(self, config: Config, publisher: Publisher, host: str | None = None,
                  progress: Progress | None = None):
-        self.cfg = config.shipper
-        self.host = host or self.cfg.host
+        self.shipper_config = config.shipper
+        self.host = host or self.shipper_config.host
         self.publisher = publisher
         self.progress = progress
         self.stopping = threading.Event()
@@ -323,11 +322,12 @@ class Importer:
         if not lines:
             return
         now = time.time()
+        max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
         rows = self._batch.group(self.host, app, file.path, now)
         for line in lines:
             rows.append(make(line))
             self._batch_bytes += len(line.raw) + RECORD_OVERHEAD
-            if len(self._batch) >= self.cfg.batch_max_records or self._batch_bytes >= self.cfg.batch_max_bytes:
+            if len(self._batch) >= max_records or self._batch_bytes >= max_bytes:
                 self._publish()
                 rows = self._batch.group(self.host, app, file.path, now)
 
