@@ -9,10 +9,11 @@ wait (broker slow, blocked, down), the loop stops reading and the lines wait
 in the files.
 
 Offsets move only after the broker confirmed the batch that holds the lines
-(`_apply_confirmed`). When the sender fails, every unconfirmed batch is gone:
-each file is rewound to its confirmed offset and read again once the sender
-is connected again; the record ids are deterministic, so a line published
-twice is stored once.
+(`_apply_confirmed` -> `Files.confirm` -> `TailedFile.confirm`, the one
+guard). When the sender fails, every unconfirmed batch is gone: each file
+is rewound to its confirmed offset and read again once the sender is
+connected again; the record ids are deterministic, so a line published twice
+is stored once.
 
 Before a file is restarted (truncation) or released (rotated away, deleted,
 idle), what is pending for it is shipped and every batch confirmed, so its
@@ -72,7 +73,7 @@ class Shipper:
         self.stopping.set()
 
     def request_reload(self) -> None:
-        """Re-read the config file at the next turn of the loop (SIGHUP)."""
+        """Re-read the config file at the next turn of the loop (SIGHUP, shipper.reload)."""
         self._reload_requested.set()
 
     def run(self) -> None:
