@@ -11,14 +11,12 @@ Payload v2, what shippers send::
                         ...]}
 
 A group is a run of records read from one file at one time (the shipper makes
-one per `Shipper._add_records` call), so what they share is written once; a
+one per `Shipper._add_records` call, records made by shipper.records), so what they share is written once; a
 record is an array in the order of `ROW_FIELDS`, where `ts`, `level`, `fields`
 and `parse_error` may be null (a null `ts`: the line has no time of its own,
 and the document gets `received_at`). Next to v1: no dict per record to build
-or to parse, a fifth fewer bytes for an nginx access line (560 instead of 690
-with its parsed fields) and a third for a plain one (240 instead of 360), and
-`received_at` converted once per group; the consumer makes documents from it
-in under half the time (`decode_documents`).
+or to parse, fewer bytes, and `received_at` converted once per group (figures:
+bench/README.md, "Figures behind design choices in the code").
 
 Payload v1, what older shippers send::
 
@@ -55,6 +53,7 @@ PAYLOAD_VERSION = 2  # what encoders write; v1 is still decoded
 # SecantusDB stores past it, and the UI's encoder (orjson) writes at most 254. Our shipper keeps 20.
 MAX_FIELDS_DEPTH = 100
 LEVELS = ("debug", "info", "warning", "error", "critical")
+ERROR_LEVELS = ("error", "critical")  # the levels counted as errors (hosts' error counts, the tally)
 GROUP_FIELDS = ("host", "app", "source", "received_at")
 ROW_FIELDS = ("id", "offset", "ts", "message", "level", "fields", "parse_error")
 

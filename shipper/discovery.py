@@ -79,6 +79,8 @@ def _parts_match(names: tuple[str, ...], parts: tuple[str, ...]) -> bool:
 
 
 def excluded(cfg: InputConfig, path: str) -> bool:
+    """Whether an `exclude` glob of the input matches `path` or its file name (the one rule,
+    which the importer applies too)."""
     return any(fnmatch.fnmatch(path, ex) or fnmatch.fnmatch(os.path.basename(path), ex) for ex in cfg.exclude)
 
 
@@ -144,8 +146,8 @@ def _walk(root: str, parts: tuple[str, ...], result: Discovery, max_entries: int
 class Finder:
     """Finds an input's files; remembers which symlinks it has reported, to say so once."""
 
-    def __init__(self, cfg: InputConfig, max_entries: int = MAX_WALK_ENTRIES):
-        self.cfg = cfg
+    def __init__(self, input_config: InputConfig, max_entries: int = MAX_WALK_ENTRIES):
+        self.input_config = input_config
         self.max_entries = max_entries
         self._reported: set[str] = set()
 
@@ -153,9 +155,10 @@ class Finder:
         result = Discovery()
         keys: set[tuple[int, int]] = set()
         try:
-            for pattern in self.cfg.paths:
+            for pattern in self.input_config.paths:
                 root, parts = split_glob(pattern)
-                names = [e for e in _walk(root, parts, result, self.max_entries) if not excluded(self.cfg, e.path)]
+                walked = _walk(root, parts, result, self.max_entries)
+                names = [e for e in walked if not excluded(self.input_config, e.path)]
                 for entry in sorted(names, key=lambda e: e.path):
                     found = self._take(entry, root)
                     if found is not None and (found.st.st_dev, found.st.st_ino) not in keys:
@@ -164,7 +167,7 @@ class Finder:
         except _Budget:
             result.complete = False
             self._report("budget", "walking %s read %d directory entries; stopped there, and files not reached "
-                         "are not read (narrow the globs)", list(self.cfg.paths), self.max_entries)
+                         "are not read (narrow the globs)", list(self.input_config.paths), self.max_entries)
         return result
 
     def _take(self, entry: os.DirEntry[str], root: str) -> Found | None:
@@ -175,12 +178,12 @@ class Finder:
                 return None  # a directory matched by a file glob, a FIFO, a socket, a device
         except OSError:
             return None
-        if not self.cfg.follow_symlinks:
+        if not self.input_config.follow_symlinks:
             self._report(entry.path, "%s is a symlink: not read (follow_symlinks is off for this input)",
                          entry.path)
             return None
         real = os.path.realpath(entry.path)
-        real_root = real_match(self.cfg, real)
+        real_root = real_match(self.input_config, real)
         if real_root is None:
             self._report(entry.path, "%s is a symlink to %s, which the input's paths do not match: not read",
                          entry.path, real)

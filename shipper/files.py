@@ -34,27 +34,58 @@ from shipper.multiline import Multiline
 from shipper.parsers import Parser, build_parser
 from shipper.registry import Registry
 from shipper.tailer import TailedFile, file_key
+from shipper.watcher import matching_files
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Input:
-    cfg: InputConfig
+    input_config: InputConfig
     parse: Parser = field(init=False)
     finder: Finder = field(init=False)
 
     def __post_init__(self) -> None:
-        self.parse = build_parser(self.cfg)
-        self.finder = Finder(self.cfg)
+        self.parse = build_parser(self.input_config)
+        self.finder = Finder(self.input_config)
 
 
 @dataclass
 class Tracked:
+    """A file being tailed, with what joins its lines: the joiners hold lines read past the
+    confirmed offset, so whatever moves the file back resets them too."""
+
     file: TailedFile
     input: Input
     multiline: Multiline | None = None
     frames: ContainerFrames | None = None  # container logs: the runtime's framing and partial lines
+
+    @classmethod
+    def of(cls, file: TailedFile, inp: Input) -> Tracked:
+        cfg = inp.input_config
+        return cls(file, inp, Multiline(cfg) if cfg.multiline else None, container_frames(cfg, file.path))
+
+    def rewind(self) -> None:
+        """Forget everything read but not confirmed: it is read again from the file."""
+        self.file.rewind()
+        self._reset_joiners()
+
+    def restart(self) -> None:
+        """The file was truncated: read its new content from 0 (tailer.TailedFile.restart)."""
+        self.file.restart()
+        self._reset_joiners()
+
+    def reconfigure(self, inp: Input) -> None:
+        """Read the file with another input's settings, again from its confirmed offset."""
+        fresh = Tracked.of(self.file, inp)
+        self.input, self.multiline, self.frames = inp, fresh.multiline, fresh.frames
+        self.file.reconfigure(inp.input_config.max_line_bytes)
+
+    def _reset_joiners(self) -> None:
+        if self.multiline:
+            self.multiline.reset()
+        if self.frames:
+            self.frames.reset()
 
 
 class Finding(Enum):
@@ -65,8 +96,8 @@ class Finding(Enum):
 
 
 class Files:
-    def __init__(self, cfg: ShipperConfig, registry: Registry, inputs: list[Input]):
-        self.cfg = cfg
+    def __init__(self, shipper_config: ShipperConfig, registry: Registry, inputs: list[Input]):
+        self.shipper_config = shipper_config
         self.registry = registry
         self.inputs = inputs
         self.tracked: dict[str, Tracked] = {}
@@ -93,7 +124,7 @@ class Files:
                 entry = self.registry.get(key)
                 if entry is not None and entry.offset == st.st_size:
                     continue  # released earlier and nothing new since
-                if inp.cfg.ignore_older and now - st.st_mtime > inp.cfg.ignore_older:
+                if inp.input_config.ignore_older and now - st.st_mtime > inp.input_config.ignore_older:
                     if entry is None:
                         self._skip_old(found, inp)
                     continue
@@ -109,25 +140,23 @@ class Files:
 
     def _open(self, found: Found, inp: Input, first_start: bool) -> None:
         path = found.path
-        if len(self.tracked) >= self.cfg.max_open_files:
+        if len(self.tracked) >= self.shipper_config.max_open_files:
             if not self._warned_cap:
                 log.warning("max_open_files (%d) reached; %s waits until a file is released",
-                            self.cfg.max_open_files, path)
+                            self.shipper_config.max_open_files, path)
                 self._warned_cap = True
             return
-        file = TailedFile.open(path, inp.cfg.max_line_bytes, found.real, found.root)
+        file = TailedFile.open(path, inp.input_config.max_line_bytes, found.real, found.root)
         if file is None or file.key in self.tracked:
             if file is not None:
                 file.close()
             return
-        start, why = self._start_offset(file, inp.cfg, first_start)
-        file.seek(start)
-        file.confirmed = start
+        start, why = self._start_offset(file, inp.input_config, first_start)
+        file.resume(start)
         if start > 0:
             assert file.fingerprint is not None
             self.registry.confirm(file.key, path, file.fingerprint, start, file.tail_hash(start))
-        self.tracked[file.key] = Tracked(file, inp, Multiline(inp.cfg) if inp.cfg.multiline else None,
-                                         container_frames(inp.cfg, path))
+        self.tracked[file.key] = Tracked.of(file, inp)
         log.info("tailing %s from offset %d (%s)", path, start, why)
 
     def _start_offset(self, file: TailedFile, cfg: InputConfig, first_start: bool) -> tuple[int, str]:
@@ -154,7 +183,7 @@ class Files:
     def _skip_old(self, found: Found, inp: Input) -> None:
         """Register an old file at its end: `ignore_older` skips what it holds, not what comes later."""
         path = found.path
-        file = TailedFile.open(path, inp.cfg.max_line_bytes, found.real, found.root)
+        file = TailedFile.open(path, inp.input_config.max_line_bytes, found.real, found.root)
         if file is None:
             return
         try:
@@ -169,7 +198,7 @@ class Files:
         st = file.stat()
         try:
             # without follow_symlinks, a symlink put where the file was does not name it
-            at_path = os.stat(file.path) if tracked.input.cfg.follow_symlinks else os.lstat(file.path)
+            at_path = os.stat(file.path) if tracked.input.input_config.follow_symlinks else os.lstat(file.path)
         except OSError:
             at_path = None
         file.orphaned = at_path is None or file_key(at_path) != key
@@ -179,9 +208,9 @@ class Files:
             return Finding.TRUNCATED
         at_end = file.offset >= st.st_size
         idle = time.monotonic() - file.last_growth
-        if file.orphaned and at_end and idle >= self.cfg.rotate_wait:
+        if file.orphaned and at_end and idle >= self.shipper_config.rotate_wait:
             return Finding.DELETED if st.st_nlink == 0 else Finding.ROTATED
-        if not file.orphaned and at_end and not file.pending and idle >= tracked.input.cfg.close_inactive:
+        if not file.orphaned and at_end and not file.pending and idle >= tracked.input.input_config.close_inactive:
             return Finding.IDLE
         return None
 
@@ -190,19 +219,40 @@ class Files:
 
         Its entry is retired, not dropped: a copy of the old content finds it there."""
         file = tracked.file
-        size = file.stat().st_size
         log.warning("%s was truncated (read up to %d, now %d bytes): reading it from the start; what was "
                     "written after our last read is lost unless a copy matched by the input's paths holds it",
-                    file.path, file.offset, size)
+                    file.path, file.offset, file.stat().st_size)
         self.registry.retire(file.key)
-        file.seek(0)
-        file.confirmed = 0
-        file.size = size
-        file.fingerprint = file.current_fingerprint()
-        if tracked.multiline:
-            tracked.multiline.reset()
-        if tracked.frames:
-            tracked.frames.reset()
+        tracked.restart()
+
+    def confirm(self, key: str, tracked: Tracked, end: int, tail: str | None) -> None:
+        """The broker confirmed `tracked`'s lines up to `end`: move its offset, and the registry's.
+        Nothing moves for a file released or restarted since (its lines were read again)."""
+        file = tracked.file
+        if self.tracked.get(key) is tracked and file.confirm(end):
+            assert file.fingerprint is not None
+            self.registry.confirm(key, file.path, file.fingerprint, end, tail)
+
+    def reconfigure(self, shipper_config: ShipperConfig) -> list[Tracked]:
+        """Take reloaded settings (SIGHUP): a file whose input changed is read again from its
+        confirmed offset with the new one. Returns the files no input reads any more, for the
+        shipper to finish and release; a file rotated away is finished as it was."""
+        kept = {inp.input_config: inp for inp in self.inputs}
+        inputs = [kept.get(c) or Input(c) for c in shipper_config.inputs]
+        owner: dict[str, Input] = {}
+        for inp in reversed(inputs):  # the first input that matches a file reads it
+            owner.update(dict.fromkeys(matching_files(inp.input_config), inp))
+        unread = []
+        for tracked in list(self.tracked.values()):
+            if tracked.file.orphaned:
+                continue
+            inp = owner.get(tracked.file.path)
+            if inp is None:
+                unread.append(tracked)
+            elif inp.input_config != tracked.input.input_config:
+                tracked.reconfigure(inp)
+        self.shipper_config, self.inputs = shipper_config, inputs
+        return unread
 
     def release(self, tracked: Tracked, forget: bool) -> None:
         """Close a finished file (the shipper has confirmed all of it that it will ship)."""

@@ -43,7 +43,7 @@ from common.errors import BrokerRejected, BrokerUnavailable
 
 log = logging.getLogger(__name__)
 
-LANES = 3               # connections publishing at once (measured: 1 -> 18, 2 -> 30-39, 3 -> 61 msgs/s of 1 MB)
+LANES = 3               # connections publishing at once (why three: bench/README.md, design-choice figures)
 PIPELINE_DEPTH = LANES + 2  # batches published and not yet confirmed, or waiting: keeps every lane busy
 HEARTBEAT_EVERY = 1.0   # an idle connection still answers the broker's heartbeats this often
 BACKOFF_INITIAL = 0.5
@@ -74,7 +74,6 @@ class Sender:
         self.max_bytes = max_bytes
         self.backoff_max = backoff_max
         self.depth = depth
-        self.failures = 0
         self._cond = threading.Condition()
         self._queue: deque[Batch] = deque()  # submitted and not yet handed back, in submission order
         self._queued_bytes = 0
@@ -139,9 +138,12 @@ class Sender:
             return self._cond.wait_for(lambda: not self._queue or self._state is not State.READY, timeout) \
                 and not self._queue and self._state is State.READY
 
-    def wait_ready(self, timeout: float) -> bool:
+    def reconfigure(self, max_bytes: int, backoff_max: float) -> None:
+        """Reloaded settings (SIGHUP): the buffer bound applies to the next submit, the backoff
+        cap to the next reconnect."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._state is not State.CONNECTING, timeout) and self.ready
+            self.max_bytes, self.backoff_max = max_bytes, backoff_max
+            self._cond.notify_all()
 
     def reset(self) -> None:
         """The main loop has rewound its files after a failure: connect again."""
@@ -277,7 +279,6 @@ class Sender:
                 return  # another lane already failed this generation
             log.warning("broker failure (%s): dropping %d unconfirmed batch(es); they are read again", exc,
                         len(self._queue))
-            self.failures += 1
             self._generation += 1
             self._state = State.FAILED
             self._queue.clear()

@@ -9,10 +9,11 @@ wait (broker slow, blocked, down), the loop stops reading and the lines wait
 in the files.
 
 Offsets move only after the broker confirmed the batch that holds the lines
-(`_apply_confirmed`). When the sender fails, every unconfirmed batch is gone:
-each file is rewound to its confirmed offset and read again once the sender
-is connected again; the record ids are deterministic, so a line published
-twice is stored once.
+(`_apply_confirmed` -> `Files.confirm` -> `TailedFile.confirm`, the one
+guard). When the sender fails, every unconfirmed batch is gone: each file
+is rewound to its confirmed offset and read again once the sender is
+connected again; the record ids are deterministic, so a line published twice
+is stored once.
 
 Before a file is restarted (truncation) or released (rotated away, deleted,
 idle), what is pending for it is shipped and every batch confirmed, so its
@@ -21,41 +22,38 @@ confirmed offset is exact when its state changes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
 from collections.abc import Callable
 
 from common.amqp import Publisher
-from common.config import Config, load_config
-from common.errors import ConfigError
-from common.record import BatchBuilder, IdHasher, row
-from shipper.container import container_frames
+from common.config import Config, ShipperConfig
+from common.record import BatchBuilder
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.metrics import ShipperMetrics
-from shipper.multiline import Multiline
+from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, record_app, record_maker
 from shipper.registry import Registry
+from shipper.reload import reloaded_config
 from shipper.sender import Batch, Sender
 from shipper.tailer import Line
-from shipper.watcher import Watcher, make_watcher, matching_files
+from shipper.watcher import Watcher, make_watcher
 
 log = logging.getLogger(__name__)
 
 IDLE_SLEEP = 0.05
 REGISTRY_SAVE_INTERVAL = 1.0
-RECORD_OVERHEAD = 160  # approximate JSON bytes per record besides the message
 DRAIN_POLL = 0.2
 
 
 class Shipper:
     def __init__(self, config: Config, publisher: Publisher, metrics: ShipperMetrics | None = None):
-        self.config = config
-        self.cfg = config.shipper
+        self.config = config  # the whole config; its `shipper` section is the one reloaded by SIGHUP
+        shipper_config = config.shipper
         self.metrics = metrics or ShipperMetrics()
-        self.registry = Registry(self.cfg.state_dir)
-        self.files = Files(self.cfg, self.registry, [Input(i) for i in self.cfg.inputs])
-        self.sender = Sender(publisher, self.cfg.max_buffer_bytes, self.cfg.reconnect_max_wait)
+        self.registry = Registry(shipper_config.state_dir)
+        self.files = Files(shipper_config, self.registry, [Input(i) for i in shipper_config.inputs])
+        self.sender = Sender(publisher, shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         self.watcher: Watcher | None = None
         self.batch = BatchBuilder()  # the payload being filled
         self.batch_bytes = 0
@@ -64,13 +62,18 @@ class Shipper:
         self.stopping = threading.Event()
         self._reload_requested = threading.Event()
 
+    @property
+    def shipper_config(self) -> ShipperConfig:
+        """The `shipper` section of the running config."""
+        return self.config.shipper
+
     # -- lifecycle ---------------------------------------------------------------
 
     def stop(self) -> None:
         self.stopping.set()
 
     def request_reload(self) -> None:
-        """Re-read the config file at the next turn of the loop (SIGHUP)."""
+        """Re-read the config file at the next turn of the loop (SIGHUP, shipper.reload)."""
         self._reload_requested.set()
 
     def run(self) -> None:
@@ -106,7 +109,7 @@ class Shipper:
             self.stopping.wait(IDLE_SLEEP)  # broker down or connecting: read nothing
             return
         read = self._read_all()
-        if self.batch and (not read or time.monotonic() - self.batch_started >= self.cfg.batch_max_wait):
+        if self.batch and (not read or time.monotonic() - self.batch_started >= self.shipper_config.batch_max_wait):
             self._submit()
         if not read:
             self._flush_multiline()
@@ -115,14 +118,14 @@ class Shipper:
 
     def _shutdown(self) -> None:
         """Ship the last batch and wait for its confirm (bounded), save offsets, let go."""
-        deadline = time.monotonic() + self.cfg.shutdown_timeout
+        deadline = time.monotonic() + self.shipper_config.shutdown_timeout
         self._apply_confirmed()
         if self.sender.ready and self.batch:
             self._submit(give_up=lambda: time.monotonic() > deadline)
         while self.sender.ready and not self.sender.wait_idle(min(DRAIN_POLL, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() > deadline:
                 log.warning("shutdown_timeout (%gs) passed with batches unconfirmed; they are read again at "
-                            "next start", self.cfg.shutdown_timeout)
+                            "next start", self.shipper_config.shutdown_timeout)
                 break
         self._apply_confirmed()
         self.registry.save()
@@ -143,16 +146,12 @@ class Shipper:
         """Forget everything read but not confirmed: it is read again from the files."""
         self._clear_batch()
         for tracked in self.files.tracked.values():
-            tracked.file.rewind()
-            if tracked.multiline:
-                tracked.multiline.reset()
-            if tracked.frames:
-                tracked.frames.reset()
+            tracked.rewind()
 
     def _make_watcher(self) -> Watcher:
-        patterns = [p for inp in self.files.inputs for p in inp.cfg.paths]
-        watcher = make_watcher(self.cfg.watch, self.cfg.scan_interval, patterns)
-        log.info("files are noticed by %s, and a full scan every %gs", watcher.kind, self.cfg.scan_interval)
+        patterns = [p for inp in self.files.inputs for p in inp.input_config.paths]
+        watcher = make_watcher(self.shipper_config.watch, self.shipper_config.scan_interval, patterns)
+        log.info("files are noticed by %s, and a full scan every %gs", watcher.kind, self.shipper_config.scan_interval)
         return watcher
 
     # -- files -------------------------------------------------------------------
@@ -200,10 +199,8 @@ class Shipper:
         total = 0
         for tracked in list(self.files.tracked.values()):
             file = tracked.file
-            if file.fingerprint is None:  # truncated: wait for a complete first line to name the new content
-                file.fingerprint = file.current_fingerprint()
-                if file.fingerprint is None:
-                    continue
+            if not file.identified():  # truncated: wait for a complete first line to name the new content
+                continue
             lines = file.read_lines()
             if lines:
                 total += len(lines)
@@ -228,36 +225,23 @@ class Shipper:
         file was rewound)."""
         if not lines:
             return True
-        file, inp, frames = tracked.file, tracked.input, tracked.frames
-        host, app, path = self.cfg.host, frames.app if frames else inp.cfg.app, file.path
+        file, frames = tracked.file, tracked.frames
+        host, path = self.shipper_config.host, file.path
         assert file.fingerprint is not None
-        record_id = IdHasher(host, file.fingerprint)
-        encoding, parse = inp.cfg.encoding, inp.parse
-        max_records, max_bytes = self.cfg.batch_max_records, self.cfg.batch_max_bytes
+        app = record_app(tracked.input.input_config, frames)
+        make = record_maker(host, file.fingerprint, tracked.input.input_config, tracked.input.parse, frames)
+        max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
         now = time.time()
         if not self.batch:
             self.batch_started = time.monotonic()
         rows, size, parse_errors = self.batch.group(host, app, path, now), self.batch_bytes, 0
         room = max_records - len(self.batch)  # records this group can take before the batch is full
         for line in lines:
-            raw, offset = line.raw, line.offset
-            message = raw.decode(encoding, "replace")
-            ts, level, fields, error, text = parse(message)
-            if text is not None:
-                message = text
-            if frames is not None:
-                frame = line.frame
-                if frame is not None:
-                    ts = frame.ts if frame.ts is not None else ts
-                    error = frame.error or error
-                fields = frames.fields(frame, fields)
-            if line.truncated:
-                error = f"line longer than max_line_bytes ({inp.cfg.max_line_bytes}); truncated" + (
-                    f"; {error}" if error else "")
-            if error:
+            record = make(line)
+            if record[PARSE_ERROR]:
                 parse_errors += 1
-            rows.append(row(record_id(offset, raw), offset, ts, message, level, fields, error))
-            size += len(raw) + RECORD_OVERHEAD
+            rows.append(record)
+            size += len(line.raw) + RECORD_OVERHEAD
             if len(rows) >= room or size >= max_bytes:
                 self.batch_bytes = size
                 self.batch_ends[file.key] = (tracked, line.end)
@@ -286,7 +270,7 @@ class Shipper:
             return True
         ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
         batch = Batch(self.batch.encode(), len(self.batch),
-                      {"x-opslog-records": len(self.batch), "x-opslog-host": self.cfg.host}, ends)
+                      {"x-opslog-records": len(self.batch), "x-opslog-host": self.shipper_config.host}, ends)
         self._clear_batch()
         taken = self.sender.submit(batch, give_up or self.stopping.is_set)
         if not taken and self.sender.failed:
@@ -304,11 +288,7 @@ class Shipper:
             self.metrics.records_published.inc(batch.records)
             self.metrics.batches_published.inc()
             for key, (tracked, end, tail) in batch.ends.items():
-                file = tracked.file
-                if self.files.tracked.get(key) is not tracked or end <= file.confirmed or file.fingerprint is None:
-                    continue
-                file.confirmed = end
-                self.registry.confirm(key, file.path, file.fingerprint, end, tail)
+                self.files.confirm(key, tracked, end, tail)
         self.registry.save(REGISTRY_SAVE_INTERVAL)
 
     def _clear_batch(self) -> None:
@@ -319,53 +299,25 @@ class Shipper:
     # -- reload --------------------------------------------------------------------
 
     def _reload(self) -> None:
-        """Apply the config file again (SIGHUP): new and changed inputs, batching and scan
-        settings. Offsets are kept; a file whose input changed is re-read from its
+        """Apply the config file again (SIGHUP, see shipper.reload). Offsets are kept; what is
+        pending is confirmed first, so a file whose input changed is re-read from an exact
         confirmed offset with the new settings."""
         self._reload_requested.clear()
-        if self.config.path is None:
-            log.warning("SIGHUP: no config file to reload")
+        config = reloaded_config(self.config)
+        if config is None:
             return
-        try:
-            new = load_config(self.config.path)
-        except ConfigError as exc:
-            log.error("SIGHUP: %s not reloaded, keeping the running config: %s", self.config.path,
-                      "; ".join(exc.problems))
-            return
-        fixed = {"amqp": new.amqp != self.config.amqp, "shipper.state_dir": new.shipper.state_dir != self.cfg.state_dir,
-                 "shipper.metrics_listen": new.shipper.metrics_listen != self.cfg.metrics_listen}
-        if any(fixed.values()):
-            log.warning("SIGHUP: %s change only at restart; keeping the running values",
-                        ", ".join(k for k, changed in fixed.items() if changed))
-        cfg = dataclasses.replace(new.shipper, state_dir=self.cfg.state_dir, metrics_listen=self.cfg.metrics_listen)
         if not self._drain():
             self._reload_requested.set()  # try again once the broker is back
             return
-        old = {inp.cfg: inp for inp in self.files.inputs}
-        inputs = [old.get(c) or Input(c) for c in cfg.inputs]
-        owner: dict[str, Input] = {}
-        for inp in reversed(inputs):  # the first input that matches a file reads it
-            owner.update(dict.fromkeys(matching_files(inp.cfg), inp))
-        for tracked in list(self.files.tracked.values()):
-            if tracked.file.orphaned:
-                continue  # rotated away: finish it as it was
-            inp = owner.get(tracked.file.path)
-            if inp is None:
-                if self._ship_pending(tracked):
-                    self.files.release(tracked, forget=False)
-            elif inp.cfg != tracked.input.cfg:
-                tracked.input = inp
-                tracked.multiline = Multiline(inp.cfg) if inp.cfg.multiline else None
-                tracked.frames = container_frames(inp.cfg, tracked.file.path)
-                tracked.file.max_line_bytes = inp.cfg.max_line_bytes
-                tracked.file.rewind()
-        self.cfg = cfg
-        self.config = dataclasses.replace(self.config, shipper=cfg)
-        self.files.cfg, self.files.inputs = cfg, inputs
-        self.sender.max_bytes, self.sender.backoff_max = cfg.max_buffer_bytes, cfg.reconnect_max_wait
+        shipper_config = config.shipper
+        for tracked in self.files.reconfigure(shipper_config):
+            if self._ship_pending(tracked):
+                self.files.release(tracked, forget=False)
+        self.config = config
+        self.sender.reconfigure(shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         if self.watcher is not None:
             self.watcher.close()
         self.watcher = self._make_watcher()
-        log.info("SIGHUP: reloaded %s (%d inputs)", self.config.path, len(inputs))
+        log.info("SIGHUP: reloaded %s (%d inputs)", config.path, len(self.files.inputs))
         self._scan(False)
         self.watcher.scanned()

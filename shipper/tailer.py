@@ -5,9 +5,11 @@ fingerprint of its first line, so a rename (rotation) keeps its identity and
 its offsets, and a new file that reuses an inode does not inherit them. It
 hands out complete lines with their byte offsets; a trailing partial line is
 held until its newline arrives. It remembers two offsets: `offset`, how far it
-has read, and `confirmed`, how far the broker has confirmed. After a broker
-failure the shipper rewinds to `confirmed`, so nothing read but unconfirmed is
-lost.
+has read, and `confirmed`, how far the broker has confirmed. It owns them:
+`confirmed` moves only through `resume` (an offset confirmed earlier),
+`confirm` (a batch confirmed now) and `restart` (truncated: back to 0). After
+a broker failure the shipper rewinds to `confirmed`, so nothing read but
+unconfirmed is lost.
 
 `tail_hash(offset)` hashes the bytes just before an offset: with the
 fingerprint it tells a copy of a file (copytruncate) from a new file that
@@ -115,10 +117,10 @@ class TailedFile:
         self.path = path
         self.fd = fd
         self.key = file_key(st)
-        self.fingerprint: str | None = fp  # None after a truncation, until a first line is complete again
+        self._fingerprint: str | None = fp  # None after a truncation, until a first line is complete again
         self.max_line_bytes = max_line_bytes
         self.offset = offset        # next byte to read
-        self.confirmed = offset     # everything before this is confirmed by the broker
+        self._confirmed = offset    # everything before this is confirmed by the broker
         self.size = st.st_size
         self.pending = b""          # a partial last line, read but not yet complete
         self.skipping = False       # inside an over-long line, discarding up to its newline
@@ -143,14 +145,59 @@ class TailedFile:
             return None
         return cls(path, fd, st, fp, 0, max_line_bytes)
 
+    @property
+    def fingerprint(self) -> str | None:
+        return self._fingerprint
+
+    @property
+    def confirmed(self) -> int:
+        return self._confirmed
+
+    # -- the offsets: they change only here ------------------------------------------
+
+    def resume(self, offset: int) -> None:
+        """Start reading at `offset`, which is confirmed already (a saved offset, a copy's, the end)."""
+        self.seek(offset)
+        self._confirmed = offset
+
+    def confirm(self, end: int) -> bool:
+        """The broker confirmed a batch holding this file's lines up to `end`: the one way the
+        confirmed offset advances. False, changing nothing, when `end` is not past it or the
+        file has no fingerprint (its content changed since those lines were read)."""
+        if end <= self._confirmed or self._fingerprint is None:
+            return False
+        self._confirmed = end
+        return True
+
+    def restart(self) -> None:
+        """Read the file from 0 as the new content it now holds (it was truncated): none of it
+        is confirmed, and its fingerprint is its new first line's (None until one is complete)."""
+        self.seek(0)
+        self._confirmed = 0
+        self.size = self.stat().st_size
+        self._fingerprint = self.current_fingerprint()
+
+    def identified(self) -> bool:
+        """True when the content has a fingerprint; after a restart, the first call that finds a
+        complete first line takes it (records need it for their ids)."""
+        if self._fingerprint is None:
+            self._fingerprint = self.current_fingerprint()
+        return self._fingerprint is not None
+
+    def rewind(self) -> None:
+        """Forget what was read past the confirmed offset: it is read again."""
+        self.seek(self._confirmed)
+
+    def reconfigure(self, max_line_bytes: int) -> None:
+        """Read again from the confirmed offset, cutting lines at a new limit."""
+        self.max_line_bytes = max_line_bytes
+        self.rewind()
+
     def seek(self, offset: int) -> None:
         """Continue reading at `offset`, dropping anything read past it."""
         self.offset = offset
         self.pending = b""
         self.skipping = False
-
-    def rewind(self) -> None:
-        self.seek(self.confirmed)
 
     def stat(self) -> os.stat_result:
         return os.fstat(self.fd)

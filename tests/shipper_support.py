@@ -152,10 +152,15 @@ class QueueReader:
                    message=message or f"{count} records in {self.queue}")
         return self.received
 
-    def settle(self, seconds: float = 1.0) -> Received:
-        """Wait until nothing new has arrived for `seconds` (anything re-sent is in by then)."""
+    def settle(self, seconds: float = 1.0, timeout: float = 60.0) -> Received:
+        """Wait until nothing new has arrived for `seconds` (anything re-sent is in by then).
+        A shipper that never stops sending (re-sending in a loop) fails after `timeout`."""
+        deadline = time.monotonic() + timeout
         last = -1
         while self.received.deliveries != last:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.queue} still receiving after {timeout}s "
+                                     f"({self.received.deliveries} deliveries): not settling")
             last = self.received.deliveries
             time.sleep(seconds)
             self.poll()

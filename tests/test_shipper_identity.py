@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
+from common.config import InputConfig, ShipperConfig
+from shipper.files import Files, Input
 from shipper.registry import Registry
-from shipper.tailer import TailedFile
+from shipper.tailer import TailedFile, file_key
 from shipper.watcher import PollWatcher, make_watcher, watch_roots
 
 
@@ -41,6 +44,24 @@ def test_a_copy_is_recognised_by_fingerprint_and_the_bytes_before_the_confirmed_
         assert (found.offset if found else None) == expected, path.name
         candidate.close()
     tailed.close()
+
+
+def test_new_content_under_a_known_inode_is_read_from_the_start_and_the_old_entry_retired(tmp_path):
+    # A deleted file's inode handed to a new file: set up as the registry sees it, whether or not
+    # this filesystem reuses inodes. A stale offset would skip the new file's head.
+    log = tmp_path / "app.log"
+    log.write_bytes(b"".join(b"new %d\n" % n for n in range(300)))
+    key = file_key(os.stat(log))
+    registry = Registry(str(tmp_path / "state")).load()
+    registry.confirm(key, str(log), "0123456789abcdef", 1000, "tail-of-the-old-content")
+    cfg = InputConfig(paths=(str(log),), app="inode")
+    files = Files(ShipperConfig(inputs=(cfg,)), registry, [Input(cfg)])
+    files.scan(first_start=False)
+    file = files.tracked[key].file
+    assert (file.offset, file.confirmed) == (0, 0), "the new content is read from its start"
+    assert registry.get(key) is None and [e.offset for e in registry.retired] == [1000], \
+        "the old content's entry is retired (a copy of it can still find it), not inherited"
+    files.close()
 
 
 def test_watch_roots_are_the_fixed_directories_of_the_globs_recursive_when_a_directory_part_has_wildcards():

@@ -100,29 +100,6 @@ def test_copytruncate_under_continuous_writes_ships_every_line_once_reading_copi
         "a copy is read from the original's confirmed offset, not from its start"
 
 
-def test_delete_and_recreate_with_the_same_inode_is_read_from_the_start(tmp_path, write_config, reader):
-    log = tmp_path / "app.log"
-    old = numbered("old", 0, 100)
-    append(log, old)
-    config = shipper_config(write_config, tmp_path, [{"paths": [str(log)], "app": "inode"}])
-    with running_shipper(config):
-        reader.wait_for(100)
-    inode = log.stat().st_ino
-    log.unlink()
-    new = numbered("new", 0, 300)  # longer than the old file: a stale offset would skip its head
-    for _ in range(20):
-        append(log, new)
-        if log.stat().st_ino == inode:
-            break
-        log.rename(tmp_path / f"decoy-{time.monotonic_ns()}")  # keep that inode busy, try the next one
-    else:
-        pytest.skip("this filesystem does not hand a freed inode to the next new file")
-    with running_shipper(config) as shipper:
-        received = reader.wait_for(400)
-    received.assert_exactly_once(old + new)
-    assert "new content under the inode" in shipper.output()
-
-
 @pytest.mark.parametrize("keep", [0, 25], ids=["to-zero", "to-a-smaller-size"])
 def test_truncation_restarts_the_file_at_zero_and_ships_what_is_written_after(tmp_path, write_config, reader, keep):
     log = tmp_path / "app.log"

@@ -73,7 +73,7 @@ def submit_three(sender: Sender, publisher: HeldPublisher) -> list[Batch]:
 def lanes() -> Any:
     publisher = HeldPublisher()
     sender = Sender(publisher, max_bytes=1 << 20, lanes=3).start()  # type: ignore[arg-type]
-    assert sender.wait_ready(5)
+    wait_until(lambda: sender.ready, timeout=5, message="every lane connected")
     yield sender, publisher
     for body in list(publisher.in_flight):
         publisher.settle(body)
@@ -101,7 +101,7 @@ def test_a_failure_on_one_lane_drops_every_unconfirmed_batch_and_a_late_confirm_
     publisher.settle(b"batch-0")  # the broker confirms after all: the main loop reads it again anyway
     publisher.settle(b"batch-2")
     sender.reset()
-    assert sender.wait_ready(5), "every lane connects again"
+    wait_until(lambda: sender.ready, timeout=5, message="every lane connects again")
     assert sender.take_confirmed() == [], "a batch dropped by the failure is never handed back as confirmed"
     again = batch(9)
     assert sender.submit(again, give_up=lambda: False)

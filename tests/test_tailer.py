@@ -57,7 +57,7 @@ def test_rewind_reads_unconfirmed_lines_again(tmp_path):
     path.write_bytes(b"a\nb\nc\n")
     tailed = open_file(path)
     tailed.read_lines()
-    tailed.confirmed = 2
+    tailed.confirm(2)
     tailed.rewind()
     assert [ln.raw for ln in tailed.read_lines()] == [b"b", b"c"]
 
