@@ -2,7 +2,8 @@
 
 What rotation tools append to a log's name: a number (logrotate's `.1`,
 `-1`), a date (logrotate's `dateext` `-20240131`, with an hour or a time
-after it; `.2024-01-31`, `-2024-01-31T10`), then a compression suffix. The
+after it; `.2024-01-31`, `-2024-01-31T10`; the kubelet's `0.log.20240131-101500`), then a
+compression suffix. The
 importer uses it to find the input of an old rotated file, the web UI to group
 a file with its rotations when it shows the lines around a record.
 """
@@ -14,7 +15,7 @@ from typing import NamedTuple
 
 _ROTATED = re.compile(
     r"^(?P<base>.+?)"
-    r"(?P<rotation>\.\d+|[.-]\d{1,3}|[.-]\d{8}(?:\d{2,6})?|[.-]\d{4}-\d\d-\d\d(?:[T_.-]?\d{2,6})?)?"
+    r"(?P<rotation>\.\d+|[.-]\d{1,3}|[.-]\d{8}(?:-?\d{2,6})?|[.-]\d{4}-\d\d-\d\d(?:[T_.-]?\d{2,6})?)?"
     r"(?P<compression>\.(?:gz|bz2|xz|zst))?$", re.DOTALL)
 
 

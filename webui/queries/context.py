@@ -7,17 +7,13 @@ path (offsets restart at 0 after rotation) do not leak in.
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
+from common.rotation import rotation_base
 from webui.queries.logs import RECORD_FIELDS, to_record
 
 if TYPE_CHECKING:
     from webui.queries.handle import ReadHandle
-
-_ROTATED = re.compile(r"^(.+?)(?:[.-]\d{1,3}|[.-]\d{8}(?:\d{2,6})?|[.-]\d{4}-\d\d-\d\d(?:[T_.-]?\d{2,6})?)?"
-                      r"(?:\.(?:gz|bz2|xz|zst))?$")
-
 
 def lines_around(db: ReadHandle, anchor: dict[str, Any], before: int, after: int) -> list[dict[str, Any]]:
     family = _rotation_family(db, anchor["host"], anchor["source"])
@@ -26,19 +22,14 @@ def lines_around(db: ReadHandle, anchor: dict[str, Any], before: int, after: int
     return older[::-1] + [anchor] + newer
 
 
-def _rotation_base(path: str) -> str:
-    match = _ROTATED.match(path)
-    return match.group(1) if match else path
-
-
 def _rotation_family(db: ReadHandle, host: str, source: str) -> list[str]:
     """The anchor's path and its rotated names (app.log, app.log.1, app.log-20260101) seen on that host."""
-    base = _rotation_base(source)
+    base = rotation_base(source)
     doc = db.hosts.find_one({"_id": host}, {"sources": 1}) or {}
     known = [s for s in doc.get("sources") or [] if isinstance(s, str)]
     if base != source and base not in known:
         return [source]
-    family = [s for s in known if _rotation_base(s) == base]
+    family = [s for s in known if rotation_base(s) == base]
     return sorted(set(family) | {source})[:16]
 
 
