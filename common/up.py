@@ -87,7 +87,7 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
         password = None
         if config is None:
             password = secrets.token_urlsafe(12)
-            from webui.auth import hash_password
+            from common.passwords import hash_password
             raw["webui"] = {"listen": f"127.0.0.1:{_port(8080)}", "auth": "password",
                             "users": {"admin": hash_password(password)}, "secret_key": secrets.token_hex(32)}
             raw["shipper"] = {"host": os.uname().nodename, "state_dir": str(data / "shipper"), "inputs": [
