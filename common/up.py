@@ -90,9 +90,14 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
             from common.passwords import hash_password
             raw["webui"] = {"listen": f"127.0.0.1:{_port(8080)}", "auth": "password",
                             "users": {"admin": hash_password(password)}, "secret_key": secrets.token_hex(32)}
-            raw["shipper"] = {"host": os.uname().nodename, "state_dir": str(data / "shipper"), "inputs": [
-                {"paths": [str(demo)], "app": "demo", "format": "plain"},
-                *({"paths": [p], "app": Path(p).stem or "logs", "format": "plain"} for p in paths)]}
+            raw["shipper"] = {"host": os.uname().nodename, "state_dir": str(data / "shipper"),
+                              "inputs": [{"paths": [str(demo)], "app": "demo", "format": "plain"}]}
+        # The paths on the command line are tailed with or without a config file: an operator who
+        # names a file expects to see it.
+        if paths:
+            shipper = raw["shipper"] = raw.get("shipper") or {}
+            shipper["inputs"] = [*(shipper.get("inputs") or []),
+                                 *({"paths": [p], "app": Path(p).stem or "logs", "format": "plain"} for p in paths)]
         effective = data / "opslog.yaml"
         effective.write_text(yaml.safe_dump(raw, sort_keys=False))
         effective.chmod(0o600)

@@ -79,3 +79,19 @@ def _processes_mentioning(text: str) -> list[int]:
         if text in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def test_up_with_a_config_tails_the_paths_given_too(tmp_path, write_config, mongo_db):
+    """`opslog up -c FILE PATH`: the path is tailed as it is without -c, not silently ignored."""
+    config = write_config(tmp_path)
+    extra = tmp_path / "extra.log"
+    extra.write_text("a file named on the command line next to a config\n")
+    up = run_opslog("up", "-d", str(tmp_path / "data"), str(extra), config=config, log_dir=tmp_path)
+    try:
+        wait_until(lambda: mongo_db.logs.count_documents({"app": "extra"}) == 1, timeout=30,
+                   message="the extra path tailed")
+        assert stop(up, signal.SIGINT, timeout=60) == 0, up.output()[-3000:]
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
