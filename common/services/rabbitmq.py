@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from common.amqp import handshake_completes
 from common.services.epmd import epmd_program, start_epmd, stop_epmd
 from common.services.errors import ServiceError, ServiceNotInstalled
 from common.services.ports import ensure_port_free, free_ports, port_open
@@ -199,22 +200,10 @@ class RabbitMQNode:
         """True once the broker completes an AMQP handshake, vhost included.
 
         The listener opens late in boot, so a plain TCP check comes first: it keeps
-        pika from logging a connection error on every poll."""
+        the AMQP client from logging a connection error on every poll."""
         if not port_open(self.port):
             return False
-        # A readiness probe only: opslog's own AMQP code lives in its broker module.
-        import pika
-        import pika.exceptions
-        from pika.adapters.utils.connection_workflow import AMQPConnectorException
-
-        params = pika.URLParameters(self.url)
-        params.connection_attempts, params.socket_timeout = 1, 2
-        params.blocked_connection_timeout = 2
-        try:
-            pika.BlockingConnection(params).close()
-        except (pika.exceptions.AMQPError, AMQPConnectorException):
-            return False
-        return True
+        return handshake_completes(self.url)
 
     def stop(self) -> None:
         """Shut the node down cleanly if it answers, by signals if not; safe to call twice."""
