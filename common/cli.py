@@ -17,9 +17,9 @@ from importlib.metadata import entry_points
 from common.commands import Commands
 from common.config import Config, load_config
 from common.errors import BrokerRejected, ConfigError
+from common.localservices.errors import ServiceError
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT
 from common.logsetup import setup_logging
-from common.services.errors import ServiceError
-from common.services.readiness import DEFAULT_STALL_TIMEOUT
 
 log = logging.getLogger("opslog")
 COMMANDS_GROUP = "opslog.commands"

@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from common.config import AmqpConfig, Config, MongoConfig, load_config
-from common.services import MongoServer, RabbitMQNode, free_port
-from common.services.readiness import DEFAULT_STALL_TIMEOUT
+from common.localservices import MongoServer, RabbitMQNode, free_port
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT
 
 log = logging.getLogger(__name__)
 

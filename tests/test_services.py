@@ -11,7 +11,7 @@ import pika
 import pymongo
 import pytest
 
-from common.services import MongoServer, RabbitMQNode, ServiceError, ServiceNotInstalled, free_port, rabbitmq
+from common.localservices import MongoServer, RabbitMQNode, ServiceError, ServiceNotInstalled, free_port, rabbitmq
 from tests.helpers import queue_depth
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.services.errors import ServiceNotInstalled
-from common.services.mongo_ping import ping
-from common.services.ports import ensure_port_free, free_port
-from common.services.processes import POLL_INTERVAL, group_alive, log_file, signal_group, terminate
-from common.services.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
+from common.localservices.errors import ServiceNotInstalled
+from common.localservices.mongo_ping import ping
+from common.localservices.ports import ensure_port_free, free_port
+from common.localservices.processes import POLL_INTERVAL, group_alive, log_file, signal_group, terminate
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class MongoServer:
     Opening a store takes time in proportion to its records (SecantusDB reads
     every document's key), so `start()` waits as long as the server works and
     gives up only after `stall_timeout` seconds without progress (see
-    common.services.readiness).
+    common.localservices.readiness).
     """
 
     def __init__(self, base_dir: str | Path | None, port: int | None = None, in_memory: bool = False, *,

@@ -19,10 +19,10 @@ from types import TracebackType
 from typing import Self
 
 from common.amqp import handshake_completes
-from common.services.epmd import epmd_program, start_epmd, stop_epmd
-from common.services.errors import ServiceError, ServiceNotInstalled
-from common.services.ports import ensure_port_free, free_ports, port_open
-from common.services.processes import (
+from common.localservices.epmd import epmd_program, start_epmd, stop_epmd
+from common.localservices.errors import ServiceError, ServiceNotInstalled
+from common.localservices.ports import ensure_port_free, free_ports, port_open
+from common.localservices.processes import (
     POLL_INTERVAL,
     descendants,
     group_alive,
@@ -32,7 +32,7 @@ from common.services.processes import (
     signal_group,
     terminate,
 )
-from common.services.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class RabbitMQNode:
 
     A node replays its message store at boot, in time proportional to what it
     holds, so `start()` waits as long as the node works and gives up only after
-    `stall_timeout` seconds without progress (see common.services.readiness).
+    `stall_timeout` seconds without progress (see common.localservices.readiness).
     """
 
     def __init__(self, base_dir: str | Path, port: int | None = None, name: str | None = None, *,
