@@ -47,7 +47,9 @@ def _register_general(commands: Commands) -> None:
                                              "as the app named after the file, plain format)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every command, or, for a `command` a package registered, with that
+    package's commands alone: a package is imported only when one of its commands runs."""
     parser = argparse.ArgumentParser(prog="opslog", description="Log pipeline: files -> RabbitMQ -> MongoDB -> web UI")
     commands = Commands(parser.add_subparsers(dest="command", required=True))
     _register_general(commands)
@@ -56,13 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
         # Only an installed opslog has its entry points: a bare checkout on PYTHONPATH has none.
         parser.epilog = (f"no package registered its commands ({COMMANDS_GROUP} entry points): "
                          "install opslog (`pip install -e .` or `make setup`)")
-    for entry in registered:
-        entry.load()(commands)
+    general = command in commands.sub.choices
+    chosen = [] if general else [e for e in registered if e.name == command] or list(registered)
+    for value in dict.fromkeys(e.value for e in chosen):  # a package's register() adds all its commands once
+        next(e for e in chosen if e.value == value).load()(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     config = None
     if args.config_mode != "none" and args.config:
         try:

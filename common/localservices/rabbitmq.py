@@ -18,7 +18,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.amqp import handshake_completes
 from common.localservices.epmd import epmd_program, start_epmd, stop_epmd
 from common.localservices.errors import ServiceError, ServiceNotInstalled
 from common.localservices.ports import ensure_port_free, free_ports, port_open
@@ -203,6 +202,8 @@ class RabbitMQNode:
         the AMQP client from logging a connection error on every poll."""
         if not port_open(self.port):
             return False
+        # Imported here: the broker client costs an import every `opslog` command would pay.
+        from common.amqp import handshake_completes
         return handshake_completes(self.url)
 
     def stop(self) -> None:
