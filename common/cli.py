@@ -54,11 +54,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     commands = Commands(parser.add_subparsers(dest="command", required=True))
     _register_general(commands)
     registered = entry_points(group=COMMANDS_GROUP)
+    general = command in commands.sub.choices
     if not registered:
-        # Only an installed opslog has its entry points: a bare checkout on PYTHONPATH has none.
+        # Only an installed opslog has its entry points: a bare checkout on PYTHONPATH, or an
+        # install older than the entry points, has none.
         parser.epilog = (f"no package registered its commands ({COMMANDS_GROUP} entry points): "
                          "install opslog (`pip install -e .` or `make setup`)")
-    general = command in commands.sub.choices
+        if command and not general and not command.startswith("-"):
+            parser.error(f"unknown command {command!r}; {parser.epilog}")
     chosen = [] if general else [e for e in registered if e.name == command] or list(registered)
     for value in dict.fromkeys(e.value for e in chosen):  # a package's register() adds all its commands once
         next(e for e in chosen if e.value == value).load()(commands)
