@@ -42,6 +42,7 @@ bench: setup
 
 lint: setup
 	$(VENV)/bin/ruff check common shipper consumer webui tests bench
+	$(VENV)/bin/lint-imports --no-cache  # contracts in .importlinter: which package may import which
 
 clean:
 	rm -rf $(VENV) var test-output bench/work .pytest_cache

@@ -35,7 +35,7 @@ from bench.measure import summarize, wait_until
 from bench.procs import OpslogProcess, metric, write_config
 from bench.queues import Broker
 from bench.records import batches, documents, records
-from common.services import free_port
+from common.localservices import free_port
 
 PROCESSES = (1, 2)
 RECORDS_PER_MESSAGE = 2000  # the shipper's default batch_max_records

@@ -37,7 +37,7 @@ from bench.measure import median, percentile, wait_until
 from bench.procs import OpslogProcess, write_config
 from bench.queues import Broker
 from bench.records import BENCH_HOST
-from common.services import free_port
+from common.localservices import free_port
 
 RATE = 2000          # lines/s for the latency run
 TICK = 0.01          # the writer appends RATE * TICK lines this often

@@ -209,12 +209,12 @@ def _write(results: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    from common.services import MongoServer, RabbitMQNode
+    from common.localservices import MongoServer, RabbitMQNode
 
     # A server opening a big store (the web stage's million records) can take minutes on a busy
     # machine: say so while it works, as `opslog up` does.
     logging.basicConfig(format="[bench] %(message)s", level=logging.WARNING)
-    logging.getLogger("common.services.readiness").setLevel(logging.INFO)
+    logging.getLogger("common.localservices.readiness").setLevel(logging.INFO)
     ctx = Context.from_env()
     wanted = [s.strip() for s in os.environ.get("BENCH_STAGES", "").split(",") if s.strip()] or list(STAGES)
     unknown = sorted(set(wanted) - set(STAGES))

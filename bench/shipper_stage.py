@@ -26,7 +26,7 @@ from bench.measure import ProcessTree, summarize, wait_until
 from bench.procs import OpslogProcess, metric, write_config
 from bench.queues import Broker
 from bench.records import BENCH_HOST
-from common.services import free_port
+from common.localservices import free_port
 
 # format of the input -> generated file it reads
 FORMATS = {"plain": "nginx_combined", "nginx_combined": "nginx_combined", "json": "json", "cri": "cri",

@@ -57,8 +57,8 @@ from bench.measure import percentile, wait_until
 from bench.procs import OpslogProcess, write_config
 from bench.records import parsed_lines, record
 from common.config import MongoConfig
+from common.localservices import MongoServer, free_port
 from common.record import to_document
-from common.services import MongoServer, free_port
 from consumer.tally import HostCount, MinuteCount, tally
 
 SEED_VERSION = 2  # bump when the seeded documents change (generator, parsers, shape), to drop old caches

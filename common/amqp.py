@@ -408,3 +408,18 @@ class DeadLetterQueue(_Link):
         except _PIKA_ERRORS as exc:
             self.close()
             raise _translate(exc) from exc
+
+
+def handshake_completes(url: str, timeout: float = 2) -> bool:
+    """True when the broker at `url` completes an AMQP handshake, vhost included: the readiness
+    probe of the local-service launchers (common.localservices), so they import no pika."""
+    from pika.adapters.utils.connection_workflow import AMQPConnectorException
+
+    params = pika.URLParameters(url)
+    params.connection_attempts, params.socket_timeout = 1, timeout
+    params.blocked_connection_timeout = timeout
+    try:
+        pika.BlockingConnection(params).close()
+    except (pe.AMQPError, AMQPConnectorException):
+        return False
+    return True

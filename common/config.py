@@ -14,13 +14,15 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import yaml
 
 from common.durations import parse_duration, parse_size
 from common.errors import ConfigError
+
+T = TypeVar("T")
 
 FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt", "cri", "docker")
 CONTAINER_FORMATS = ("cri", "docker")  # container runtimes' log files (shipper.container)
@@ -415,6 +417,16 @@ def _check_pattern(pattern: str | None, engine: str, key: str, problems: list[st
         problems.append(f"{key}: has no named groups (?P<name>...), so it would extract no fields")
 
 
+def _from_env(env: Mapping[str, str], name: str, convert: Callable[[str], T], fallback: T,
+              problems: list[str]) -> T:
+    """An environment variable that replaces a config key: a bad value is a problem naming the variable."""
+    try:
+        return convert(env[name])
+    except ValueError as exc:
+        problems.append(f"{name} (environment): {exc}")
+        return fallback
+
+
 def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
     """A validated Config from already-parsed YAML data; ConfigError lists every problem."""
     env = os.environ if env is None else env
@@ -425,7 +437,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
     a = root.section("amqp")
     urls = a.get("url", AmqpConfig.urls, _amqp_url)
     if env.get("OPSLOG_AMQP_URL"):
-        urls = _amqp_url(env["OPSLOG_AMQP_URL"].split(","))
+        urls = _from_env(env, "OPSLOG_AMQP_URL", lambda v: _amqp_url(v.split(",")), urls, problems)
     amqp = AmqpConfig(
         urls=urls, exchange=a.get("exchange", "opslog", _string), queue=a.get("queue", "opslog.records", _string),
         dead_letter_queue=a.get("dead_letter_queue", "opslog.dead", _string),
@@ -437,7 +449,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
     m = root.section("mongo")
     uri = m.get("uri", MongoConfig.uri, _mongo_uri)
     if env.get("OPSLOG_MONGO_URI"):
-        uri = env["OPSLOG_MONGO_URI"]
+        uri = _from_env(env, "OPSLOG_MONGO_URI", _mongo_uri, uri, problems)
     mongo = MongoConfig(uri=uri, write_concern=m.get("write_concern", 1, _write_concern),
                         journal=m.get("journal", True, _bool),
                         retention=m.get("retention", None, parse_duration))

@@ -25,8 +25,8 @@ from pathlib import Path
 import yaml
 
 from common.config import AmqpConfig, Config, MongoConfig, load_config
-from common.services import MongoServer, RabbitMQNode, free_port
-from common.services.readiness import DEFAULT_STALL_TIMEOUT
+from common.localservices import MongoServer, RabbitMQNode, free_port
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,17 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
         password = None
         if config is None:
             password = secrets.token_urlsafe(12)
-            from webui.auth import hash_password
+            from common.passwords import hash_password
             raw["webui"] = {"listen": f"127.0.0.1:{_port(8080)}", "auth": "password",
                             "users": {"admin": hash_password(password)}, "secret_key": secrets.token_hex(32)}
-            raw["shipper"] = {"host": os.uname().nodename, "state_dir": str(data / "shipper"), "inputs": [
-                {"paths": [str(demo)], "app": "demo", "format": "plain"},
-                *({"paths": [p], "app": Path(p).stem or "logs", "format": "plain"} for p in paths)]}
+            raw["shipper"] = {"host": os.uname().nodename, "state_dir": str(data / "shipper"),
+                              "inputs": [{"paths": [str(demo)], "app": "demo", "format": "plain"}]}
+        # The paths on the command line are tailed with or without a config file: an operator who
+        # names a file expects to see it.
+        if paths:
+            shipper = raw["shipper"] = raw.get("shipper") or {}
+            shipper["inputs"] = [*(shipper.get("inputs") or []),
+                                 *({"paths": [p], "app": Path(p).stem or "logs", "format": "plain"} for p in paths)]
         effective = data / "opslog.yaml"
         effective.write_text(yaml.safe_dump(raw, sort_keys=False))
         effective.chmod(0o600)

@@ -1,5 +1,8 @@
 """The shipper: tail files, parse lines into records, publish confirmed batches.
 
+Builds on common/ alone. Its commands, `opslog ship` and `opslog import` (the
+back-fill), live in `shipper.cli` (the `opslog.commands` entry points).
+
 How it is put together (each module one concern; data flows down the list):
 
 - `shipper.shipper`: the loop. It orders the steps (scan, read, batch, submit,
@@ -23,4 +26,5 @@ How it is put together (each module one concern; data flows down the list):
   reconfigure themselves.
 - `shipper.backfill` (`opslog import`), with `import_plan` and `progress`.
 - `shipper.metrics`: the Prometheus endpoint.
+- `shipper.cli`: the `ship` and `import` commands.
 """

@@ -2,7 +2,7 @@
 
 Services, first match wins: ones already running (OPSLOG_TEST_AMQP_URL,
 OPSLOG_TEST_MONGO_URI); containers, when a Docker engine answers; otherwise the
-local programs of common.services, started once per session under its tmp dir.
+local programs of common.localservices, started once per session under its tmp dir.
 Tests that stop or kill a service ask for `private_rabbit` / `private_mongo`
 instead, so an outage never leaks into another test.
 """
@@ -26,7 +26,7 @@ import yaml
 from pymongo.database import Database
 
 from common.config import load_config
-from common.services import MongoServer, RabbitMQNode, free_port
+from common.localservices import MongoServer, RabbitMQNode, free_port
 from consumer.store import Store
 from tests.helpers import REPO_ROOT, delete_amqp_objects
 

@@ -91,7 +91,8 @@ def run_opslog(*args: str, config: str | Path | None, log_dir: str | Path | None
                env: Mapping[str, str] | None = None) -> OpslogProcess:
     """Start `opslog ARGS... [-c CONFIG]` as the console script would run it.
 
-    It runs as `python -m common.cli` from the repo root so no install is needed.
+    It runs as `python -m common.cli` from the repo root, with this checkout first on the path
+    (the commands come from the `opslog.commands` entry points of the editable install).
     The output goes to a numbered log file in `log_dir` (default: the config's
     folder). OPSLOG_AMQP_URL / OPSLOG_MONGO_URI from the developer's shell are
     dropped: they would silently override the test's config."""

@@ -1,6 +1,6 @@
 """A 3-node RabbitMQ cluster on this machine: a broker node dies under load and nothing is lost or doubled.
 
-The cluster is three private nodes (common.services.RabbitMQCluster) with the
+The cluster is three private nodes (common.localservices.RabbitMQCluster) with the
 topology of deploy/rabbitmq/definitions.json: a quorum queue replicated on all
 three. Two shippers (two "hosts") and two consumers run as real `opslog`
 processes with all three broker URLs, logged in as the definitions' restricted
@@ -22,7 +22,7 @@ from pathlib import Path
 import pymongo
 import pytest
 
-from common.services import RabbitMQCluster, RabbitMQNode
+from common.localservices import RabbitMQCluster, RabbitMQNode
 from tests.helpers import OpslogProcess, run_opslog, stop, wait_until
 from tests.test_pipeline import assert_stored_exactly_once
 from tests.test_rabbitmq_users import PASSWORDS, definitions_with_passwords

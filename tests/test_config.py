@@ -68,6 +68,12 @@ def test_environment_variables_expand_and_override():
     assert cfg.mongo.uri == "mongodb://db-1:27017/prod" and cfg.mongo.database == "prod"
 
 
+def test_bad_url_in_the_environment_is_a_problem_naming_the_variable():
+    env = {"OPSLOG_AMQP_URL": "http://rabbit:5672/", "OPSLOG_MONGO_URI": "db-1:27017/prod"}
+    assert [p.split(":")[0] for p in problems_of(GOOD, env)] == ["OPSLOG_AMQP_URL (environment)",
+                                                                 "OPSLOG_MONGO_URI (environment)"]
+
+
 def test_unset_environment_variable_names_the_key_and_the_variable():
     problems = problems_of({**GOOD, "webui": {"secret_key": "${NOT_SET_ANYWHERE}", "auth": "none"}})
     assert problems == ["webui.secret_key: environment variable NOT_SET_ANYWHERE is not set"]

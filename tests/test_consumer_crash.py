@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.consumer_support import (
     assert_stored_exactly_once,
     dead_letters,

@@ -8,7 +8,7 @@ import urllib.request
 
 import orjson
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.consumer_support import bodies, make_records, metric, publish, wait_attached
 from tests.helpers import run_opslog, stop, wait_until
 

@@ -17,7 +17,7 @@ import pytest
 from common.amqp import REASON_HEADER
 from common.config import load_config
 from common.errors import StoreUnavailable
-from common.services import MongoServer
+from common.localservices import MongoServer
 from consumer.store import PERMANENT_CODES, Message, Store, _sort_write_errors
 from tests.consumer_support import bodies, dead_letters, make_records, publish, wait_attached
 from tests.helpers import queue_depth, run_opslog, stop, wait_until

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.consumer_support import (
     assert_stored_exactly_once,
     dead_letters,

@@ -12,7 +12,7 @@ import pymongo
 import pytest
 
 from common.config import parse_config
-from common.services import MongoServer, free_port
+from common.localservices import MongoServer, free_port
 from shipper.backfill import BackfillError, Progress, plan
 from tests.consumer_support import queued_ids
 from tests.helpers import run_opslog, stop, wait_until

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pymongo
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.conftest import with_database
 from tests.consumer_support import consumers_attached
 from tests.helpers import delete_amqp_objects, run_opslog, stop, wait_until

@@ -16,7 +16,7 @@ import pika
 import pika.exceptions
 import pytest
 
-from common.services import RabbitMQNode
+from common.localservices import RabbitMQNode
 from tests.consumer_support import dead_letters, wait_attached
 from tests.helpers import REPO_ROOT, run_opslog, stop, wait_until
 

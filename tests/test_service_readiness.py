@@ -25,8 +25,8 @@ from types import TracebackType
 import pymongo
 import pytest
 
-from common.services import MongoServer, RabbitMQNode, ServiceError
-from common.services.readiness import activity
+from common.localservices import MongoServer, RabbitMQNode, ServiceError
+from common.localservices.readiness import activity
 
 MILLION = 1_000_000
 SEED_BATCH = 100_000
@@ -119,7 +119,7 @@ def test_mongo_server_restarts_on_a_million_record_store_on_a_busy_machine(
     store = tmp_path / "mongo"
     shutil.copytree(million_record_store, store, ignore=shutil.ignore_patterns("secantusd.log"))
     server = MongoServer(store)
-    caplog.set_level(logging.INFO, logger="common.services")
+    caplog.set_level(logging.INFO, logger="common.localservices")
     # The open costs about 3.5 s of CPU here; at 8% of a CPU it lasts over 40 s, like the
     # bench's web stage on a loaded machine. The server never stops working meanwhile.
     with CpuStarvation(lambda: server.pid, share=0.08):

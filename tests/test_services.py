@@ -11,7 +11,8 @@ import pika
 import pymongo
 import pytest
 
-from common.services import MongoServer, RabbitMQNode, ServiceError, ServiceNotInstalled, free_port, rabbitmq
+from common.localservices import MongoServer, RabbitMQNode, ServiceError, ServiceNotInstalled, free_port, rabbitmq
+from common.localservices.mongo_ping import ping
 from tests.helpers import queue_depth
 
 
@@ -196,3 +197,13 @@ def test_missing_secantusdb_says_how_to_install(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(ServiceNotInstalled, match=r"pip install secantusdb==0\.7\.0b3"):
         server.start()
     assert server.pid is None
+
+
+def test_mongo_readiness_ping_is_false_for_a_server_that_speaks_something_else() -> None:
+    """The driver-free probe must not call a port ready because something listens on it."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        assert not ping("127.0.0.1", port)  # accepts, never answers
+    assert not ping("127.0.0.1", port)  # nothing listens
+    with MongoServer(None, in_memory=True) as db:
+        assert ping("127.0.0.1", db.port)

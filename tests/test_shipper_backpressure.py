@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.helpers import wait_until
 from tests.shipper_support import (
     QueueReader,

@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.request
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.helpers import wait_until
 from tests.shipper_support import QueueReader, append, metric, numbered, running_shipper, shipper_config
 

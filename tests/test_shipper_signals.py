@@ -8,7 +8,7 @@ import time
 
 import yaml
 
-from common.services import free_port
+from common.localservices import free_port
 from tests.helpers import run_opslog, stop, wait_until
 from tests.shipper_support import QueueReader, append, metric, numbered, running_shipper, shipper_config
 

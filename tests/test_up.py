@@ -3,8 +3,10 @@ demo lines arriving within seconds, and Ctrl-C stopping all of it, services incl
 
 from __future__ import annotations
 
+import logging
 import re
 import signal
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -13,6 +15,7 @@ import pymongo
 import pytest
 import yaml
 
+from common.cli import main
 from tests.helpers import run_opslog, stop, wait_until
 
 
@@ -79,3 +82,37 @@ def _processes_mentioning(text: str) -> list[int]:
         if text in cmdline and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def test_up_with_a_config_tails_the_paths_given_too(tmp_path, write_config, mongo_db):
+    """`opslog up -c FILE PATH`: the path is tailed as it is without -c, not silently ignored."""
+    config = write_config(tmp_path)
+    extra = tmp_path / "extra.log"
+    extra.write_text("a file named on the command line next to a config\n")
+    up = run_opslog("up", "-d", str(tmp_path / "data"), str(extra), config=config, log_dir=tmp_path)
+    try:
+        wait_until(lambda: mongo_db.logs.count_documents({"app": "extra"}) == 1, timeout=30,
+                   message="the extra path tailed")
+        assert stop(up, signal.SIGINT, timeout=60) == 0, up.output()[-3000:]
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+
+def test_a_missing_local_server_is_a_message_and_exit_1_not_a_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    config = tmp_path / "opslog.yaml"  # a broker of its own (never reached), the default database: started here
+    config.write_text(yaml.safe_dump({"amqp": {"url": "amqp://guest:guest@127.0.0.1:1/%2F"}}))
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    root = logging.getLogger()
+    root_handlers, root_level = root.handlers[:], root.level
+    try:
+        assert main(["up", "-d", str(tmp_path / "data"), "-c", str(config)]) == 1
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        root.handlers[:], root.level = root_handlers, root_level
+    err = capsys.readouterr().err
+    assert "pip install secantusdb" in err and "Traceback" not in err

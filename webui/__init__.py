@@ -12,6 +12,9 @@ A request goes down through three layers, and imports point the same way:
 * `queries`: every read, behind `queries.LogReader` (`get_reader()` in a view), the
   only thing that talks to MongoDB. It imports nothing above it.
 
+Its commands, `opslog web` and `opslog hash-password`, live in `webui.cli` (the
+`opslog.commands` entry points); webui builds on common/ alone.
+
 `config` is always the whole `common.config.Config`; `web` is its `webui` section,
 `mongo` its `mongo` section.
 """

@@ -48,13 +48,6 @@ def _dummy_hash() -> str:
     return generate_password_hash("opslog-timing-equaliser")
 
 
-def hash_password(password: str) -> str:
-    """A werkzeug password hash for `webui.users` (what `opslog hash-password` prints)."""
-    if not password:
-        raise ValueError("the password must not be empty")
-    return generate_password_hash(password)
-
-
 def csrf_token() -> str:
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(32)

@@ -24,9 +24,9 @@ from webui_data import PASSWORD, SECRET_KEY, TOKEN, seed_docs, sign_in
 from werkzeug.serving import make_server
 
 from common.config import Config, MongoConfig, WebConfig
+from common.passwords import hash_password
 from consumer.store import Store as ConsumerStore
 from webui import create_app
-from webui.auth import hash_password
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from webui_data import file_lines, make_doc, seed_docs
 from werkzeug.datastructures import MultiDict
 
 from common.config import MongoConfig
-from common.services import free_port
+from common.localservices import free_port
 from consumer.store import Store as ConsumerStore
 from webui.openapi import document as openapi_document
 from webui.params import ParamError, parse_filters

@@ -6,7 +6,7 @@ import pytest
 from webui_data import PASSWORD, TOKEN, csrf_from, sign_in
 from werkzeug.security import check_password_hash
 
-from webui.auth import hash_password
+from common.passwords import hash_password
 from webui.throttle import WINDOW_SECONDS, FailureLimit, SignInGuard
 
 PROTECTED = ("/api/logs", "/api/histogram", "/api/hosts", "/api/hosts/web-01", "/api/hosts/web-01/calendar",

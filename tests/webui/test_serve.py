@@ -17,7 +17,7 @@ from helpers import REPO_ROOT, wait_until
 
 from common.config import parse_config
 from common.errors import ConfigError
-from common.services import free_port
+from common.localservices import free_port
 
 SCRIPT = """
 import json, sys

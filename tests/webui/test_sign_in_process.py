@@ -12,7 +12,7 @@ import pytest
 from helpers import run_opslog, stop, wait_until
 from webui_data import PASSWORD, SECRET_KEY, TOKEN, csrf_from
 
-from common.services import free_port
+from common.localservices import free_port
 
 DEAD_BROKER = {"url": "amqp://guest:guest@127.0.0.1:1/%2F"}  # the UI needs none; keeps the session broker off
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.services.epmd import epmd_program, start_epmd, stop_epmd
-from common.services.errors import ServiceError, ServiceNotInstalled
-from common.services.ports import ensure_port_free, free_ports, port_open
-from common.services.processes import (
+from common.localservices.epmd import epmd_program, start_epmd, stop_epmd
+from common.localservices.errors import ServiceError, ServiceNotInstalled
+from common.localservices.ports import ensure_port_free, free_ports, port_open
+from common.localservices.processes import (
     POLL_INTERVAL,
     descendants,
     group_alive,
@@ -31,7 +31,7 @@ from common.services.processes import (
     signal_group,
     terminate,
 )
-from common.services.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class RabbitMQNode:
 
     A node replays its message store at boot, in time proportional to what it
     holds, so `start()` waits as long as the node works and gives up only after
-    `stall_timeout` seconds without progress (see common.services.readiness).
+    `stall_timeout` seconds without progress (see common.localservices.readiness).
     """
 
     def __init__(self, base_dir: str | Path, port: int | None = None, name: str | None = None, *,
@@ -199,22 +199,12 @@ class RabbitMQNode:
         """True once the broker completes an AMQP handshake, vhost included.
 
         The listener opens late in boot, so a plain TCP check comes first: it keeps
-        pika from logging a connection error on every poll."""
+        the AMQP client from logging a connection error on every poll."""
         if not port_open(self.port):
             return False
-        # A readiness probe only: opslog's own AMQP code lives in its broker module.
-        import pika
-        import pika.exceptions
-        from pika.adapters.utils.connection_workflow import AMQPConnectorException
-
-        params = pika.URLParameters(self.url)
-        params.connection_attempts, params.socket_timeout = 1, 2
-        params.blocked_connection_timeout = 2
-        try:
-            pika.BlockingConnection(params).close()
-        except (pika.exceptions.AMQPError, AMQPConnectorException):
-            return False
-        return True
+        # Imported here: the broker client costs an import every `opslog` command would pay.
+        from common.amqp import handshake_completes
+        return handshake_completes(self.url)
 
     def stop(self) -> None:
         """Shut the node down cleanly if it answers, by signals if not; safe to call twice."""

@@ -25,8 +25,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-from common.services.errors import ServiceError
-from common.services.processes import POLL_INTERVAL, descendants, last_lines
+from common.localservices.errors import ServiceError
+from common.localservices.processes import POLL_INTERVAL, descendants, last_lines
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.services.epmd import start_epmd, stop_epmd
-from common.services.errors import ServiceError
-from common.services.ports import ensure_port_free, free_ports
-from common.services.rabbitmq import RabbitMQNode
+from common.localservices.epmd import start_epmd, stop_epmd
+from common.localservices.errors import ServiceError
+from common.localservices.ports import ensure_port_free, free_ports
+from common.localservices.rabbitmq import RabbitMQNode
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from common.services.errors import ServiceNotInstalled
-from common.services.ports import ensure_port_free, free_port
-from common.services.processes import POLL_INTERVAL, group_alive, log_file, signal_group, terminate
-from common.services.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
+from common.localservices.errors import ServiceNotInstalled
+from common.localservices.mongo_ping import ping
+from common.localservices.ports import ensure_port_free, free_port
+from common.localservices.processes import POLL_INTERVAL, group_alive, log_file, signal_group, terminate
+from common.localservices.readiness import DEFAULT_STALL_TIMEOUT, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class MongoServer:
     Opening a store takes time in proportion to its records (SecantusDB reads
     every document's key), so `start()` waits as long as the server works and
     gives up only after `stall_timeout` seconds without progress (see
-    common.services.readiness).
+    common.localservices.readiness).
     """
 
     def __init__(self, base_dir: str | Path | None, port: int | None = None, in_memory: bool = False, *,
@@ -116,26 +117,10 @@ class MongoServer:
         return self
 
     def _wait_ready(self) -> None:
-        # A launcher's readiness probe; opslog's own MongoDB code lives in its store module.
-        import pymongo
-        import pymongo.errors
-
         assert self._proc is not None and self.log_path is not None
-        client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-            self.uri, directConnection=True, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
-
-        def answers() -> bool:
-            try:
-                client.admin.command("ping")
-            except pymongo.errors.PyMongoError:
-                return False
-            return True
-
-        try:
-            wait_until_ready(answers, self._proc, logs=[self.log_path], stall_timeout=self.stall_timeout,
-                             what=f"the MongoDB-compatible server (secantusd-py) on port {self.port}")
-        finally:
-            client.close()
+        wait_until_ready(lambda: ping("127.0.0.1", self.port), self._proc, logs=[self.log_path],
+                         stall_timeout=self.stall_timeout,
+                         what=f"the MongoDB-compatible server (secantusd-py) on port {self.port}")
 
     def stop(self) -> None:
         """SIGTERM (it checkpoints its data), then SIGKILL after a grace period; safe to call twice."""

@@ -6,7 +6,7 @@ import random
 import socket
 from contextlib import ExitStack
 
-from common.services.errors import ServiceError
+from common.localservices.errors import ServiceError
 
 
 def free_port() -> int:

@@ -1,4 +1,5 @@
-"""Local RabbitMQ and MongoDB-compatible servers for `opslog up` and the tests.
+"""Local RabbitMQ and MongoDB-compatible servers for `opslog up`, the tests and the bench:
+launchers of private servers on this machine, never used by shipper, consumer or web UI.
 
 Both run as ordinary child processes under a directory we own, on ports we pick,
 so several can run side by side on one machine without root and without
@@ -11,14 +12,15 @@ touching a system-wide broker or database.
     rabbitmq          RabbitMQNode: one private node
     rabbitmq_cluster  RabbitMQCluster: several nodes joined on one machine
     mongo             MongoServer: SecantusDB, the MongoDB wire protocol
+    mongo_ping        its readiness probe: one `ping` over a socket, no database driver
     errors            ServiceError, ServiceNotInstalled
 """
 
-from common.services.errors import ServiceError, ServiceNotInstalled
-from common.services.mongo import MongoServer
-from common.services.ports import free_port
-from common.services.rabbitmq import RABBITMQ_BIN_DIR, RabbitMQNode
-from common.services.rabbitmq_cluster import RabbitMQCluster
+from common.localservices.errors import ServiceError, ServiceNotInstalled
+from common.localservices.mongo import MongoServer
+from common.localservices.ports import free_port
+from common.localservices.rabbitmq import RABBITMQ_BIN_DIR, RabbitMQNode
+from common.localservices.rabbitmq_cluster import RabbitMQCluster
 
 __all__ = [
     "RABBITMQ_BIN_DIR",

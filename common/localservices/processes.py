@@ -4,7 +4,7 @@ groups, stopping a group for good, and each service's console log.
 Each service is started in its own session: Ctrl-C in the terminal that runs
 `opslog up` or pytest reaches the parent only, which then stops the services in
 order instead of having them die mid-write. A service may leave that session
-(see common.services.rabbitmq), so its descendants can also be recorded from
+(see common.localservices.rabbitmq), so its descendants can also be recorded from
 /proc and swept up on stop.
 """
 

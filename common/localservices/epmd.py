@@ -14,9 +14,9 @@ import subprocess
 import time
 from pathlib import Path
 
-from common.services.errors import ServiceError, ServiceNotInstalled
-from common.services.ports import port_open
-from common.services.processes import POLL_INTERVAL, last_lines, log_file, terminate
+from common.localservices.errors import ServiceError, ServiceNotInstalled
+from common.localservices.ports import port_open
+from common.localservices.processes import POLL_INTERVAL, last_lines, log_file, terminate
 
 log = logging.getLogger(__name__)
 
