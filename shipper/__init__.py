@@ -16,6 +16,7 @@ How it is put together (each module one concern; data flows down the list):
 - `shipper.discovery` (globs, symlinks, `exclude`) and `shipper.watcher`
   (inotify or polling: when to scan).
 - `shipper.registry`: the confirmed offsets on disk, written atomically.
+- `shipper.lines`: `Line` (what the tailer reads) and `Frame` (container framing): a leaf.
 - `shipper.container`, `shipper.multiline`: joining lines into events.
 - `shipper.parsers` and the modules it names (`parsed`, `times`,
   `parse_syslog`, `parse_access`, `logfmt`): a line's text in, `Parsed` out.

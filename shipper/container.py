@@ -32,20 +32,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 
 from common.config import InputConfig
-from shipper.tailer import Line
+from shipper.lines import Frame, Line
 
 FORMATS = ("cri", "docker")
-
-
-class Frame(NamedTuple):
-    ts: float | None     # the runtime's time for the line (its first part), epoch seconds UTC
-    stream: str | None   # stdout | stderr
-    error: str | None    # the file line is not a frame of this format: kept whole
 
 
 # A decoder: one file line -> (content, partial, frame)

@@ -23,24 +23,14 @@ import logging
 import os
 import stat as stat_mod
 import time
-from typing import TYPE_CHECKING, NamedTuple
 
-if TYPE_CHECKING:
-    from shipper.container import Frame
+from shipper.lines import Line
 
 log = logging.getLogger(__name__)
 
 FINGERPRINT_BYTES = 256
 TAIL_BYTES = 256
 READ_CHUNK = 256 * 1024
-
-
-class Line(NamedTuple):
-    offset: int      # byte offset of the line's first byte
-    end: int         # byte offset just past its newline: where reading resumes after it
-    raw: bytes       # without the line ending
-    truncated: bool  # longer than max_line_bytes: `raw` holds its first max_line_bytes
-    frame: Frame | None = None  # container logs: the runtime's framing, taken off `raw` (shipper.container)
 
 
 def file_key(st: os.stat_result) -> str:
