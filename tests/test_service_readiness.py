@@ -136,8 +136,9 @@ def test_mongo_server_restarts_on_a_million_record_store_on_a_busy_machine(
         server.stop()
 
 
-def test_mongo_server_that_shows_no_progress_is_given_up_with_what_to_do(tmp_path: Path) -> None:
-    server = MongoServer(tmp_path / "mongo", stall_timeout=2)
+@pytest.mark.parametrize("service", [MongoServer, RabbitMQNode], ids=["mongo", "rabbitmq"])
+def test_a_service_that_shows_no_progress_is_given_up_with_what_to_do(tmp_path: Path, service) -> None:
+    server = service(tmp_path / "service", stall_timeout=2)
     with CpuStarvation(lambda: server.pid, share=0), pytest.raises(ServiceError) as failure:
         server.start()
     message = str(failure.value)
@@ -145,14 +146,3 @@ def test_mongo_server_that_shows_no_progress_is_given_up_with_what_to_do(tmp_pat
     assert str(server.log_path) in message, "says where to look"
     assert "--stall-timeout" in message, "says how to allow longer"
     assert server.pid is None
-
-
-def test_rabbitmq_node_that_shows_no_progress_is_given_up_with_what_to_do(tmp_path: Path) -> None:
-    node = RabbitMQNode(tmp_path / "rabbit", stall_timeout=2)
-    with CpuStarvation(lambda: node.pid, share=0), pytest.raises(ServiceError) as failure:
-        node.start()
-    message = str(failure.value)
-    assert "no progress for" in message
-    assert str(node.log_path) in message, "says where to look"
-    assert "--stall-timeout" in message, "says how to allow longer"
-    assert node.pid is None
