@@ -48,12 +48,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from tenacity import Retrying, retry_if_exception_type, wait_exponential, wait_random
-
 from common.amqp import Delivery, Subscriber, fresh_headers
 from common.config import Config
 from common.errors import BrokerUnavailable, PoisonMessage, StoreUnavailable
 from common.record import decode_documents, encode_rejected, to_entry
+from common.retry import GAVE_UP, Backoff, GaveUp, retry
 from consumer.metrics import ConsumerMetrics
 from consumer.store import Message, Store, WriteResult
 
@@ -62,7 +61,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MESSAGE_ID_HEADER = "x-opslog-message-id"
 SUSPECT_HEADER = "x-opslog-suspect"  # requeued after a redelivery: to be processed alone
-_GAVE_UP = object()
 
 
 @dataclass
@@ -96,6 +94,7 @@ class Consumer:
         self.random = random.Random()
         self.stopping = threading.Event()
         self.stop_deadline: float | None = None
+        self.backoff = Backoff(initial=0.2, maximum=self.cfg.retry_max_wait, jitter=0.5)
 
     def stop(self) -> None:
         """Stop after the batch in hand is stored and acked, or once `shutdown_timeout` has passed."""
@@ -105,12 +104,12 @@ class Consumer:
 
     def run(self) -> None:
         try:
-            if self._retry(self.store.init, StoreUnavailable, "database", self.stopping.is_set) is _GAVE_UP:
+            if self._retry(self.store.init, StoreUnavailable, "database", self.stopping.is_set) is GAVE_UP:
                 return
             while not self.stopping.is_set():
                 try:
                     if self._retry(self.subscriber.connect, BrokerUnavailable, "broker",
-                                   self.stopping.is_set) is _GAVE_UP:
+                                   self.stopping.is_set) is GAVE_UP:
                         break
                     self._consume()
                 except BrokerUnavailable as exc:
@@ -187,7 +186,7 @@ class Consumer:
         message_id = message_id_of(delivery.body)
         crashes = self._retry(lambda: self.store.begin_attempt(message_id), StoreUnavailable, "database",
                               self.stopping.is_set)
-        if crashes is _GAVE_UP:
+        if crashes is GAVE_UP:
             return  # stopping: it stays unacked and comes back
         assert isinstance(crashes, int)
         if crashes >= self.cfg.crash_limit:
@@ -245,7 +244,7 @@ class Consumer:
             return result
 
         result = self._retry(write, StoreUnavailable, "database", self._past_deadline)
-        if result is _GAVE_UP:
+        if result is GAVE_UP:
             log.warning("shutdown timeout: %d records left unacked for redelivery", p.records)
             return
         assert isinstance(result, WriteResult)
@@ -269,19 +268,11 @@ class Consumer:
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _retry(self, fn: Callable[[], T], error: type[Exception], what: str,
-               give_up: Callable[[], bool]) -> T | object:
-        """`fn()`, retried on `error` with capped backoff until it works or `give_up()`; _GAVE_UP then."""
-        def before_sleep(rs: Any) -> None:
-            self.metrics.retries.inc()
-            log.warning("%s unavailable (%s); retrying in %.1fs", what, rs.outcome.exception(), rs.upcoming_sleep)
-
-        retrying = Retrying(retry=retry_if_exception_type(error), stop=lambda _: give_up(),
-                            # jitter spreads the workers' retries after an outage; spelled as a sum
-                            # because wait_exponential_jitter renamed its arguments across tenacity versions
-                            wait=wait_exponential(multiplier=0.2, max=self.cfg.retry_max_wait) + wait_random(0, 0.5),
-                            sleep=lambda seconds: self._sleep(seconds, give_up), before_sleep=before_sleep,
-                            retry_error_callback=lambda _: _GAVE_UP)
-        return retrying(fn)
+               give_up: Callable[[], bool]) -> T | GaveUp:
+        """`fn()`, retried on `error` (common.retry) until it works or `give_up()`; GAVE_UP then.
+        The waits keep the broker connection's heartbeats flowing."""
+        return retry(fn, on=error, what=what, backoff=self.backoff, give_up=give_up,
+                     sleep=lambda seconds: self._sleep(seconds, give_up), on_retry=self.metrics.retries.inc)
 
     def _time_left(self) -> float | None:
         """Seconds until the shutdown deadline, while stopping; None otherwise."""
