@@ -19,9 +19,10 @@ import pika
 import pika.exceptions
 from pymongo.database import Database
 
-from common.record import LEVELS, Record, decode_batch, encode_batch, record_id, to_document
+from common.record import LEVELS, decode_batch, to_document
 from consumer.store import Message
 from tests.helpers import wait_until
+from tests.records import Record, encode_batch, record_id
 
 START = 1795660000.0  # log time of the first record: 2026-11-26
 LINES_PER_SECOND = 50  # so a 500-record message spans ten seconds, a few minutes overall
