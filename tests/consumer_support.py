@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -182,19 +181,6 @@ def assert_stored_exactly_once(db: Database[dict[str, Any]], records: Sequence[R
     assert sum(rolled.values()) == len(expected), "rollups count every stored record once"
     assert rolled == minutes, "each minute's rollup counts its records once"
     assert {h["_id"]: h["records"] for h in db.hosts.find({}, {"records": 1})} == dict(hosts)
-
-
-def metric(port: int, name: str) -> float | None:
-    """A counter or gauge from a /metrics endpoint; None while it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.split(" ")[0] in (name, f"{name}_total"):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def vm_rss_mib(pid: int) -> float:
