@@ -12,8 +12,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import yaml
 
 from bench.context import REPO_DIR, Context
 from bench.measure import ProcessTree
+from tests.helpers import scrape  # the bench and the tests share the repo's dev helpers
 
 
 def write_config(path: Path, config: dict[str, Any]) -> Path:
@@ -30,17 +29,9 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 
 
 def metric(port: int, name: str) -> float:
-    """The sum of a metric's samples (`name` or `name_total`) at 127.0.0.1:port; 0 while unreachable."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except (urllib.error.URLError, OSError):
-        return 0.0
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith((name + " ", name + "_total ", name + "{", name + "_total{")):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    """The sum of a metric's samples (`name` or `name_total`, any labels) at 127.0.0.1:port; 0 while unreachable."""
+    samples = scrape(port, timeout=2) or {}
+    return sum((value for sample, value in samples.items() if sample.partition("{")[0] in (name, f"{name}_total")), 0.0)
 
 
 class OpslogProcess:

@@ -1,7 +1,8 @@
 """opslog records and documents made from a generated file, as the shipper and consumer would.
 
 Lines are parsed with opslog's own parser for their format and wrapped in
-`common.record.Record`s; `documents()` turns them into `logs` documents with
+`tests.records.Record`s (plain record objects: the product never needs them); `documents()`
+turns them into `logs` documents with
 `common.record.to_document`, the consumer's own conversion.
 """
 
@@ -12,8 +13,9 @@ from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from common.config import InputConfig
-from common.record import Record, encode_batch, record_id, to_document
+from common.record import to_document
 from shipper.parsers import Parsed, build_parser
+from tests.records import Record, encode_batch, record_id
 
 BENCH_HOST = "bench-01"
 

@@ -51,9 +51,9 @@ def _translate(exc: Exception) -> Exception:
 _PIKA_ERRORS = (pe.AMQPError, OSError)
 
 # pika reads its socket 4 KiB at a time, and each read is a turn of its event loop plus a copy
-# of the frame received so far. A batch is about 1 MB: some 270 turns and 17 MB of copying per
-# message, 1.4 µs of a consumer's CPU per record; reading up to a whole frame (RabbitMQ's
-# frame_max, 128 KiB) at a time costs 0.5 (bench/README.md). pika has no setting for it, so
+# of the frame received so far: for a batch of about 1 MB that is hundreds of turns and many MB
+# copied per message. Reading up to a whole frame (RabbitMQ's frame_max, 128 KiB) at a time costs
+# a third of that (figures: bench/README.md, "The consumer"). pika has no setting for it, so
 # the class attribute it reads is set here; tests/test_amqp_reads.py fails if pika stops reading it.
 RECV_BYTES = 128 * 1024
 io_services_utils._AsyncTransportBase._MAX_RECV_BYTES = RECV_BYTES

@@ -16,70 +16,32 @@ acked with one multiple-ack. Every batch ends in one of three outcomes:
   schema, refused by the database): published to the dead-letter queue with
   the reason in a header, then acked with the rest, so it never blocks the queue.
 
-A message that crashes the consumer itself cannot be told, by the broker, from
-its innocent neighbours: when a worker dies, every message it held comes back
-redelivered, and the quorum queue's delivery count grows for all of them alike.
-So the consumer decides, from evidence of its own:
-
-- A redelivered message is a suspect. It is published again at once to the
-  records queue with a suspect header (confirmed) and the original acked: a new
-  message, so its broker delivery count starts again from 0, and the broker's
-  delivery limit stays a safety net for a message that kills a worker before it
-  can even be looked at. Nothing is decoded on this path, so it cannot crash.
-- A message with the suspect header is processed alone (those in hand in random
-  order), after every delivery in hand has been sorted (so a redelivered neighbour is requeued before the
-  next death could return it again). Just before, an attempt is recorded in
-  MongoDB; an outcome removes it. Attempts still recorded are deaths of a
-  worker holding that message and no other. Once `consumer.crash_limit` of
-  them are recorded the message is parked in the dead-letter queue with that
-  reason. A database outage is not an attempt: nothing is recorded while the
-  database is away, the suspect just waits.
+A message that crashes the consumer itself is isolated by evidence of its own
+(`consumer.suspects`): a redelivered message is requeued as a suspect, and a
+suspect is processed alone, its attempts recorded, parked once they add up.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import random
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from tenacity import Retrying, retry_if_exception_type, wait_exponential, wait_random
+from typing import TypeVar
 
 from common.amqp import Delivery, Subscriber, fresh_headers
 from common.config import Config
 from common.errors import BrokerUnavailable, PoisonMessage, StoreUnavailable
-from common.record import decode_documents, encode_rejected, to_entry
+from common.record import decode_documents, to_entry
+from common.retry import GAVE_UP, Backoff, GaveUp, retry
+from consumer.batch import MESSAGE_ID_HEADER, Pending, dead_batch, message_id_of
 from consumer.metrics import ConsumerMetrics
 from consumer.store import Message, Store, WriteResult
+from consumer.suspects import SUSPECT_HEADER, Suspects
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MESSAGE_ID_HEADER = "x-opslog-message-id"
-SUSPECT_HEADER = "x-opslog-suspect"  # requeued after a redelivery: to be processed alone
-_GAVE_UP = object()
-
-
-@dataclass
-class Pending:
-    """Deliveries taken but not yet stored and acked."""
-
-    messages: list[Message] = field(default_factory=list)
-    dead: list[tuple[bytes, str, dict[str, Any]]] = field(default_factory=list)  # body, reason, headers
-    last_tag: int = 0
-    tags: list[int] = field(default_factory=list)
-    deliveries: int = 0
-    records: int = 0
-    bytes: int = 0
-    started: float = 0.0
-
-    def __bool__(self) -> bool:
-        return self.last_tag != 0
 
 
 class Consumer:
@@ -87,30 +49,30 @@ class Consumer:
     (processes, machines) to scale; they share nothing but the queue and the database."""
 
     def __init__(self, config: Config, subscriber: Subscriber, store: Store, metrics: ConsumerMetrics | None = None):
-        self.cfg = config.consumer
+        self.consumer_cfg = config.consumer
         self.subscriber = subscriber
         self.store = store
         self.metrics = metrics or ConsumerMetrics()
         self.pending = Pending()
-        self.suspects: deque[Delivery] = deque()  # taken, unacked, each to be processed alone
-        self.random = random.Random()
+        self.suspects = Suspects()  # taken, unacked, each to be processed alone
         self.stopping = threading.Event()
         self.stop_deadline: float | None = None
+        self.backoff = Backoff(initial=0.2, maximum=self.consumer_cfg.retry_max_wait, jitter=0.5)
 
     def stop(self) -> None:
         """Stop after the batch in hand is stored and acked, or once `shutdown_timeout` has passed."""
         if not self.stopping.is_set():
-            self.stop_deadline = time.monotonic() + self.cfg.shutdown_timeout
+            self.stop_deadline = time.monotonic() + self.consumer_cfg.shutdown_timeout
             self.stopping.set()
 
     def run(self) -> None:
         try:
-            if self._retry(self.store.init, StoreUnavailable, "database", self.stopping.is_set) is _GAVE_UP:
+            if self._retry(self.store.init, StoreUnavailable, "database", self.stopping.is_set) is GAVE_UP:
                 return
             while not self.stopping.is_set():
                 try:
                     if self._retry(self.subscriber.connect, BrokerUnavailable, "broker",
-                                   self.stopping.is_set) is _GAVE_UP:
+                                   self.stopping.is_set) is GAVE_UP:
                         break
                     self._consume()
                 except BrokerUnavailable as exc:
@@ -129,7 +91,7 @@ class Consumer:
         self.metrics.reconnects.inc()
 
     def _consume(self) -> None:
-        for delivery in self.subscriber.deliveries(inactivity_timeout=min(self.cfg.batch_max_wait, 0.5)):
+        for delivery in self.subscriber.deliveries(inactivity_timeout=min(self.consumer_cfg.batch_max_wait, 0.5)):
             if delivery is not None:
                 self._sort(delivery)
             # Write once nothing more is waiting: while a write runs, the next deliveries
@@ -139,7 +101,7 @@ class Consumer:
             # Suspects, slow one by one, only once every delivery in hand is sorted: a redelivered
             # message sitting unsorted behind them would be returned, counted, by the next death.
             while self.suspects and not self.stopping.is_set() and not self.subscriber.waiting():
-                self._flush_alone(self._next_suspect())
+                self._flush_alone(self.suspects.pick())
             if self.stopping.is_set():
                 # No basic.cancel first: deliveries not taken go back to the queue when we
                 # disconnect anyway, and that round trip once stalled for 30 s after a broker restart.
@@ -153,25 +115,17 @@ class Consumer:
     def _full(self) -> bool:
         """Time to write: a bound is reached, or the prefetch window is used up (the broker
         sends nothing more until we ack, so waiting longer would only add latency)."""
-        p = self.pending
-        return (p.records >= self.cfg.batch_max_records or p.bytes >= self.cfg.batch_max_bytes
-                or p.deliveries >= self.cfg.prefetch or time.monotonic() - p.started >= self.cfg.batch_max_wait)
+        p, cfg = self.pending, self.consumer_cfg
+        return (p.records >= cfg.batch_max_records or p.bytes >= cfg.batch_max_bytes
+                or p.deliveries >= cfg.prefetch or time.monotonic() - p.started >= cfg.batch_max_wait)
 
     def _sort(self, delivery: Delivery) -> None:
         if delivery.redelivered:
             self._requeue(delivery)
         elif SUSPECT_HEADER in delivery.headers:
-            self.suspects.append(delivery)
+            self.suspects.add(delivery)
         else:
             self._take(delivery, self.pending)
-
-    def _next_suspect(self) -> Delivery:
-        """A suspect picked at random. In order, the one a worker was processing when it was killed
-        would come back first after every restart, so a kill loop would hit it again and again."""
-        picked = self.random.randrange(len(self.suspects))
-        suspect = self.suspects[picked]
-        del self.suspects[picked]
-        return suspect
 
     def _requeue(self, delivery: Delivery) -> None:
         """A worker died holding this message (or lost its connection): send it round again as a
@@ -187,10 +141,10 @@ class Consumer:
         message_id = message_id_of(delivery.body)
         crashes = self._retry(lambda: self.store.begin_attempt(message_id), StoreUnavailable, "database",
                               self.stopping.is_set)
-        if crashes is _GAVE_UP:
+        if crashes is GAVE_UP:
             return  # stopping: it stays unacked and comes back
         assert isinstance(crashes, int)
-        if crashes >= self.cfg.crash_limit:
+        if crashes >= self.consumer_cfg.crash_limit:
             reason = f"crashed the consumer {crashes} times while processed alone"
             log.error("parking message %s: %s", message_id, reason)
             headers = fresh_headers(delivery.headers, drop=(SUSPECT_HEADER,))
@@ -225,7 +179,7 @@ class Consumer:
         for doc in docs:
             doc["batch"] = message_id
         if rejected:
-            p.dead.append(_dead_batch(rejected, headers))
+            p.dead.append(dead_batch(rejected, headers))
         p.messages.append(Message(message_id, docs))
         p.records += len(docs)
 
@@ -245,7 +199,7 @@ class Consumer:
             return result
 
         result = self._retry(write, StoreUnavailable, "database", self._past_deadline)
-        if result is _GAVE_UP:
+        if result is GAVE_UP:
             log.warning("shutdown timeout: %d records left unacked for redelivery", p.records)
             return
         assert isinstance(result, WriteResult)
@@ -253,12 +207,12 @@ class Consumer:
         if result.rejected:
             refused = [(m.id, doc, reason) for m in p.messages for doc in m.docs
                        if (reason := result.rejected.get(doc["_id"]))]
-            dead.append(_dead_batch([(to_entry(doc), reason) for _, doc, reason in refused],
+            dead.append(dead_batch([(to_entry(doc), reason) for _, doc, reason in refused],
                                     {MESSAGE_ID_HEADER: refused[0][0]}))
         for body, reason, headers in dead:
             log.warning("dead-lettering a message: %s", reason)
             self.subscriber.dead_letter(body, reason, headers)
-        if any(s.tag < p.last_tag for s in self.suspects):
+        if self.suspects.any_before(p.last_tag):
             for tag in p.tags:  # a multiple ack would also ack the suspects set aside
                 self.subscriber.ack(tag, multiple=False)
         else:
@@ -269,19 +223,11 @@ class Consumer:
         self.metrics.batch_seconds.observe(time.monotonic() - started)
 
     def _retry(self, fn: Callable[[], T], error: type[Exception], what: str,
-               give_up: Callable[[], bool]) -> T | object:
-        """`fn()`, retried on `error` with capped backoff until it works or `give_up()`; _GAVE_UP then."""
-        def before_sleep(rs: Any) -> None:
-            self.metrics.retries.inc()
-            log.warning("%s unavailable (%s); retrying in %.1fs", what, rs.outcome.exception(), rs.upcoming_sleep)
-
-        retrying = Retrying(retry=retry_if_exception_type(error), stop=lambda _: give_up(),
-                            # jitter spreads the workers' retries after an outage; spelled as a sum
-                            # because wait_exponential_jitter renamed its arguments across tenacity versions
-                            wait=wait_exponential(multiplier=0.2, max=self.cfg.retry_max_wait) + wait_random(0, 0.5),
-                            sleep=lambda seconds: self._sleep(seconds, give_up), before_sleep=before_sleep,
-                            retry_error_callback=lambda _: _GAVE_UP)
-        return retrying(fn)
+               give_up: Callable[[], bool]) -> T | GaveUp:
+        """`fn()`, retried on `error` (common.retry) until it works or `give_up()`; GAVE_UP then.
+        The waits keep the broker connection's heartbeats flowing."""
+        return retry(fn, on=error, what=what, backoff=self.backoff, give_up=give_up,
+                     sleep=lambda seconds: self._sleep(seconds, give_up), on_retry=self.metrics.retries.inc)
 
     def _time_left(self) -> float | None:
         """Seconds until the shutdown deadline, while stopping; None otherwise."""
@@ -296,16 +242,3 @@ class Consumer:
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0 and not give_up():
             self.subscriber.sleep(min(left, 0.25))
-
-
-def message_id_of(body: bytes) -> str:
-    """A message's id: its body's hash, the same however often it is redelivered or requeued."""
-    return hashlib.sha256(body).hexdigest()[:24]
-
-
-def _dead_batch(bad: list[tuple[Any, str]], headers: dict[str, Any]) -> tuple[bytes, str, dict[str, Any]]:
-    """One dead-letter message holding the records that can never be stored, with the reasons.
-
-    It is a valid payload (plus `reasons`), so once fixed it can be published again as it is."""
-    reasons = sorted({reason for _, reason in bad})
-    return encode_rejected(bad), f"{len(bad)} invalid record(s): " + "; ".join(reasons), headers

@@ -18,7 +18,8 @@ from typing import Any
 from common.amqp import REASON_HEADER, DeadLetterQueue, Delivery, fresh_headers
 from common.errors import PoisonMessage
 from common.record import decode_batch
-from consumer.consumer import MESSAGE_ID_HEADER, SUSPECT_HEADER, message_id_of
+from consumer.batch import MESSAGE_ID_HEADER, message_id_of
+from consumer.suspects import SUSPECT_HEADER
 
 log = logging.getLogger(__name__)
 

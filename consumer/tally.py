@@ -4,7 +4,7 @@ Pure computation, no database: the store applies these counts with guarded
 upserts (see `consumer.store`). One pass over the documents builds a counter of
 (minute, received_at, host, app, level, source); both the per-minute rollups and
 the per-host totals are folded out of it, so the cost per record is a timedelta,
-one tuple and one hash (~0.6 µs).
+one tuple and one hash (bench/README.md, "The consumer").
 
 A rollup's `_id` is its key parts joined with `|` (`rollup_id`). Host and app
 names come from shippers and may hold a `|` themselves: such a key is spelled as
@@ -24,7 +24,8 @@ from typing import Any
 
 import orjson
 
-ERROR_LEVELS = frozenset(("error", "critical"))
+from common.record import ERROR_LEVELS
+
 _EPOCH = datetime(1970, 1, 1)  # naive, as document times are
 _MINUTE = timedelta(minutes=1)
 

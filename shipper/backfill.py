@@ -33,12 +33,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential, wait_random
-
 from common.amqp import Publisher
 from common.config import Config
 from common.errors import BrokerUnavailable
 from common.record import BatchBuilder
+from common.retry import GAVE_UP, Backoff, retry
 from shipper.container import container_frames
 from shipper.import_plan import BackfillError, ImportFile, input_for, plan, readable
 from shipper.multiline import Multiline
@@ -159,23 +158,11 @@ class Importer:
             return
         body = self._batch.encode()
         headers = {"x-opslog-records": len(self._batch), "x-opslog-host": self.host, "x-opslog-import": True}
-        retrying = Retrying(
-            retry=retry_if_exception_type(BrokerUnavailable),
-            wait=wait_exponential(multiplier=0.5, max=30) + wait_random(0, 1),  # (see shipper.sender)
-            stop=stop_when_event_set(self.stopping),
-            sleep=self.stopping.wait,
-            before_sleep=lambda rs: log.warning("broker unavailable (%s); retrying the batch in %.1fs",
-                                                rs.outcome.exception(), rs.upcoming_sleep),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    self.publisher.publish(body, headers=headers)
-        except BrokerUnavailable:
-            if self.stopping.is_set():
-                raise _Stopped from None
-            raise
+        sent = retry(lambda: self.publisher.publish(body, headers=headers), on=BrokerUnavailable, what="broker",
+                     backoff=Backoff(initial=0.5, maximum=30.0, jitter=1.0), give_up=self.stopping.is_set,
+                     sleep=self.stopping.wait)
+        if sent is GAVE_UP:
+            raise _Stopped
         self.result.records += len(self._batch)
         self._batch = BatchBuilder()
         self._batch_bytes = 0

@@ -36,10 +36,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from tenacity import Retrying, retry_if_exception_type, stop_when_event_set, wait_exponential, wait_random
-
 from common.amqp import Publisher
 from common.errors import BrokerRejected, BrokerUnavailable
+from common.retry import GAVE_UP, Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -213,25 +212,10 @@ class Sender:
 
     def _connect(self, publisher: Publisher) -> bool:
         """Connect this lane, retrying with backoff; False if the sender is closing."""
-        retrying = Retrying(
-            retry=retry_if_exception_type(BrokerUnavailable),
-            # spelled as a sum: wait_exponential_jitter renamed its arguments across tenacity versions
-            wait=wait_exponential(multiplier=BACKOFF_INITIAL, max=self.backoff_max) + wait_random(0, 1),
-            stop=stop_when_event_set(self._closing),
-            sleep=self._closing.wait,
-            before_sleep=lambda rs: log.warning("broker unavailable (%s); retrying in %.1fs",
-                                                rs.outcome.exception() if rs.outcome else "?", rs.upcoming_sleep),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    publisher.connect()
-        except BrokerUnavailable:
-            if self._closing.is_set():
-                return False
-            raise
-        return True
+        connected = retry(publisher.connect, on=BrokerUnavailable, what="broker",
+                          backoff=Backoff(initial=BACKOFF_INITIAL, maximum=self.backoff_max, jitter=1.0),
+                          give_up=self._closing.is_set, sleep=self._closing.wait)
+        return connected is not GAVE_UP
 
     def _lane_connected(self, generation: int) -> None:
         with self._cond:

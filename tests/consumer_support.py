@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -19,9 +18,10 @@ import pika
 import pika.exceptions
 from pymongo.database import Database
 
-from common.record import LEVELS, Record, decode_batch, encode_batch, record_id, to_document
+from common.record import LEVELS, decode_batch, to_document
 from consumer.store import Message
 from tests.helpers import wait_until
+from tests.records import Record, encode_batch, record_id
 
 START = 1795660000.0  # log time of the first record: 2026-11-26
 LINES_PER_SECOND = 50  # so a 500-record message spans ten seconds, a few minutes overall
@@ -181,19 +181,6 @@ def assert_stored_exactly_once(db: Database[dict[str, Any]], records: Sequence[R
     assert sum(rolled.values()) == len(expected), "rollups count every stored record once"
     assert rolled == minutes, "each minute's rollup counts its records once"
     assert {h["_id"]: h["records"] for h in db.hosts.find({}, {"records": 1})} == dict(hosts)
-
-
-def metric(port: int, name: str) -> float | None:
-    """A counter or gauge from a /metrics endpoint; None while it does not answer."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-            text = response.read().decode()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        if line.split(" ")[0] in (name, f"{name}_total"):
-            return float(line.split()[-1])
-    return 0.0
 
 
 def vm_rss_mib(pid: int) -> float:

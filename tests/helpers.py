@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -135,3 +136,33 @@ def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: floa
         tail = proc.output()[-3000:] if isinstance(proc, OpslogProcess) else ""
         raise AssertionError(f"pid {proc.pid} did not exit within {timeout:.0f}s of signal {sig}; "
                              f"killed it.\n{tail}") from None
+
+
+def scrape(address: str | int, timeout: float = 5.0) -> dict[str, float] | None:
+    """Every sample on `address`'s /metrics (a port: on 127.0.0.1), keyed by its name with its
+    labels as written (`name{path="/x"}`); None while the endpoint does not answer."""
+    host = f"127.0.0.1:{address}" if isinstance(address, int) else address
+    try:
+        with urllib.request.urlopen(f"http://{host}/metrics", timeout=timeout) as response:
+            text = response.read().decode()
+    except OSError:  # refused, reset, timed out (urllib's URLError is one too)
+        return None
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            sample, _, value = line.rpartition(" ")
+            samples[sample] = float(value)
+    return samples
+
+
+def metric(address: str | int, name: str, labels: str = "") -> float | None:
+    """One sample on `address`'s /metrics: `name{labels}`, or a counter's `name_total{labels}`;
+    None if it is not there or the endpoint does not answer."""
+    samples = scrape(address)
+    if samples is None:
+        return None
+    for sample in (name, f"{name}_total"):
+        key = f"{sample}{{{labels}}}" if labels else sample
+        if key in samples:
+            return samples[key]
+    return None

@@ -13,8 +13,6 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ import pika.exceptions
 
 from common.record import decode_batch
 from tests.helpers import OpslogProcess, run_opslog, stop, wait_until
+from tests.helpers import metric as metric  # the shipper tests' metric(), kept where they import it
 
 
 def numbered(prefix: str, start: int, count: int) -> list[str]:
@@ -214,23 +213,3 @@ def open_paths(pid: int, directory: Path) -> set[str]:
         if target.startswith(str(directory)):
             found.add(target)
     return found
-
-
-def metrics_text(listen: str) -> str:
-    with urllib.request.urlopen(f"http://{listen}/metrics", timeout=5) as response:
-        return response.read().decode()
-
-
-def metric(listen: str, name: str, labels: str = "") -> float | None:
-    """The value of one sample (`name{labels}`) on the shipper's /metrics, or None if absent
-    (or if the endpoint does not answer yet)."""
-    wanted = f"{name}{{{labels}}}" if labels else name
-    try:
-        text = metrics_text(listen)
-    except urllib.error.URLError:
-        return None
-    for line in text.splitlines():
-        sample, _, value = line.rpartition(" ")
-        if sample == wanted:
-            return float(value)
-    return None

@@ -10,9 +10,9 @@ import pytest
 from pymongo import monitoring
 
 from common.config import load_config
-from common.record import Record
 from consumer.store import Store, counters
 from tests.consumer_support import assert_stored_exactly_once, make_records, message_docs
+from tests.records import Record
 
 
 def index_keys(collection: Any) -> dict[tuple[tuple[str, Any], ...], dict[str, Any]]:

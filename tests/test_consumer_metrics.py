@@ -9,8 +9,8 @@ import urllib.request
 import orjson
 
 from common.localservices import free_port
-from tests.consumer_support import bodies, make_records, metric, publish, wait_attached
-from tests.helpers import run_opslog, stop, wait_until
+from tests.consumer_support import bodies, make_records, publish, wait_attached
+from tests.helpers import metric, run_opslog, stop, wait_until
 
 
 def health(port: int) -> tuple[int, dict]:

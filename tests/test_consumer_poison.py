@@ -7,7 +7,6 @@ from __future__ import annotations
 import orjson
 
 from common.amqp import REASON_HEADER
-from common.record import encode_batch
 from tests.consumer_support import (
     assert_stored_exactly_once,
     bodies,
@@ -18,6 +17,7 @@ from tests.consumer_support import (
     wait_counted,
 )
 from tests.helpers import queue_depth, run_opslog, stop, wait_until
+from tests.records import encode_batch
 
 
 def test_garbage_empty_and_partly_invalid_batches_are_dead_lettered_with_a_reason(tmp_path, write_config, amqp_url,

@@ -9,13 +9,12 @@ from common.localservices import free_port
 from tests.consumer_support import (
     assert_stored_exactly_once,
     dead_letters,
-    metric,
     publish,
     shippers,
     wait_attached,
     wait_counted,
 )
-from tests.helpers import queue_depth, run_opslog, stop, wait_until
+from tests.helpers import metric, queue_depth, run_opslog, stop, wait_until
 
 CONSUMERS = 3
 

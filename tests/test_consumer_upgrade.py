@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from common.record import encode_batch, to_document
+from common.record import to_document
 from tests.consumer_support import assert_stored_exactly_once, make_records, publish, wait_attached, wait_counted
 from tests.helpers import queue_depth, run_opslog, stop, wait_until
+from tests.records import encode_batch
 
 
 def test_v1_and_v2_batches_are_stored_alike_and_once(tmp_path, write_config, amqp_url, names, mongo_db):

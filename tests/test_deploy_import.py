@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import io
 import shutil
-import urllib.request
 from pathlib import Path
 
 import pymongo
@@ -15,7 +14,7 @@ from common.config import parse_config
 from common.localservices import MongoServer, free_port
 from shipper.backfill import BackfillError, Progress, plan
 from tests.consumer_support import queued_ids
-from tests.helpers import run_opslog, stop, wait_until
+from tests.helpers import metric, run_opslog, stop, wait_until
 
 
 def write_numbered_lines(path: Path, count: int, start: int = 0) -> None:
@@ -25,16 +24,8 @@ def write_numbered_lines(path: Path, count: int, start: int = 0) -> None:
 
 
 def consumer_metric(port: int, name: str) -> float:
-    """A counter of a running consumer, from its /metrics endpoint (0 while it is not up yet)."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-            text = response.read().decode()
-    except OSError:
-        return 0.0
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return 0.0
+    """A counter of a running consumer (0 while it is not up yet)."""
+    return metric(port, name) or 0.0
 
 
 def run_import(config: Path, *paths: Path | str, extra: tuple[str, ...] = ()) -> str:

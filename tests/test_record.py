@@ -11,19 +11,9 @@ import orjson
 import pytest
 
 from common.errors import PoisonMessage
-from common.record import (
-    BatchBuilder,
-    Record,
-    decode_batch,
-    decode_documents,
-    encode_batch,
-    encode_rejected,
-    record_id,
-    row,
-    to_document,
-    to_entry,
-)
+from common.record import BatchBuilder, decode_batch, decode_documents, encode_rejected, row, to_document, to_entry
 from consumer.tally import tally
+from tests.records import Record, encode_batch, record_id
 
 
 def test_the_same_line_read_again_gets_the_same_id():

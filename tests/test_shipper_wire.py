@@ -7,8 +7,9 @@ import orjson
 import pytest
 
 from common.config import InputConfig
-from common.record import BatchBuilder, IdHasher, Record, decode_documents, encode_batch, record_id, row, to_document
+from common.record import BatchBuilder, IdHasher, decode_documents, row, to_document
 from shipper.parsers import build_parser
+from tests.records import Record, encode_batch, record_id
 
 
 @pytest.mark.parametrize("raw", [b"", b"plain line", "caf\u00e9 \u2603".encode(), b"\xff\xfe\x00 bytes"])

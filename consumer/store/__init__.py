@@ -90,14 +90,14 @@ class _Inserted:
 
 
 class Store:
-    def __init__(self, cfg: MongoConfig, listeners: Sequence[CommandListener] = ()):
+    def __init__(self, mongo_cfg: MongoConfig, listeners: Sequence[CommandListener] = ()):
         """`listeners` see every command sent (tests count the inserts a batch costs)."""
-        self.cfg = cfg
+        self.mongo_cfg = mongo_cfg
         self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
-            w=cfg.write_concern, journal=cfg.journal, retryWrites=True, tz_aware=True,
+            mongo_cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
+            w=mongo_cfg.write_concern, journal=mongo_cfg.journal, retryWrites=True, tz_aware=True,
             event_listeners=list(listeners))
-        self.db = self.client[cfg.database]
+        self.db = self.client[mongo_cfg.database]
         self.logs = self.db["logs"]
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
@@ -123,7 +123,7 @@ class Store:
     def init(self) -> None:
         """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
         try:
-            retention = int(self.cfg.retention) if self.cfg.retention else None
+            retention = int(self.mongo_cfg.retention) if self.mongo_cfg.retention else None
             ensure_indexes(self.logs, LOG_INDEXES)
             ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
             ensure_indexes(self.rollups, ROLLUP_INDEXES)
@@ -133,7 +133,7 @@ class Store:
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
-        log.info("database %s ready (retention: %s; full-text search: %s)", self.cfg.database,
+        log.info("database %s ready (retention: %s; full-text search: %s)", self.mongo_cfg.database,
                  f"{retention}s" if retention else "none",
                  "$text index" if self.text_search else "bounded substring, the server has no $text")
 

@@ -1,8 +1,8 @@
 """Unordered write commands, sent as such rather than through pymongo's bulk API.
 
 The bulk API does Python work per document (type checks, operation lists) and
-per call (~0.35 ms, twice a bare command) before the same command goes out;
-at the consumer's rates that was a third of its insert's client CPU. The
+per call before the same command goes out: at the consumer's rates, a large
+share of its insert's client CPU (figures: bench/README.md, "The consumer"). The
 command's write errors come back to the caller to sort; a write concern error
 means the write may not be durable yet: StoreUnavailable, so it is retried.
 """

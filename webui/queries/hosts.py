@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from common.record import ERROR_LEVELS
 from webui.queries.budget import Budget
 from webui.queries.hour_tables import HourCache
 from webui.queries.times import floor_to, hour_starts, utc
@@ -12,7 +13,6 @@ from webui.queries.times import floor_to, hour_starts, utc
 if TYPE_CHECKING:
     from webui.queries.handle import ReadHandle
 
-ERROR_LEVELS = ("error", "critical")
 _HOST_FIELDS = {"batches": 0}  # the consumer's redelivery guard list: large and of no use here
 
 
