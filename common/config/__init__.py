@@ -23,7 +23,10 @@ from common.config.schema import (
     WebConfig,
 )
 from common.config.values import is_loopback
+from common.errors import ConfigError  # what load_config and parse_config raise
 
-__all__ = ["AUTH_MODES", "CONTAINER_FORMATS", "FORMATS", "MIN_API_TOKEN_CHARS", "MIN_SECRET_KEY_BYTES", "AmqpConfig",
-           "Config", "ConsumerConfig", "InputConfig", "MongoConfig", "MultilineConfig", "ShipperConfig", "WebConfig",
-           "is_loopback", "load_config", "parse_config"]
+__all__ = [
+    "AUTH_MODES", "CONTAINER_FORMATS", "FORMATS", "MIN_API_TOKEN_CHARS", "MIN_SECRET_KEY_BYTES",
+    "AmqpConfig", "Config", "ConfigError", "ConsumerConfig", "InputConfig", "MongoConfig", "MultilineConfig",
+    "ShipperConfig", "WebConfig", "is_loopback", "load_config", "parse_config",
+]
