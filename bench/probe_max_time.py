@@ -1,6 +1,6 @@
 """Does the database server honour maxTimeMS? (SecantusDB 0.7.0b3 does, checked coarsely.)
 
-    python tests/webui/probe_max_time.py --mongo-uri mongodb://127.0.0.1:27555
+    python bench/probe_max_time.py --mongo-uri mongodb://127.0.0.1:27555
 
 Fills a scratch collection with 50,000 documents, then runs an unindexed regex scan
 without a limit, with maxTimeMS=5 on find and aggregate (expect ExecutionTimeout,
