@@ -203,13 +203,15 @@ def vm_rss_kib(pid: int) -> int:
 
 
 def open_paths(pid: int, directory: Path) -> set[str]:
-    """The files under `directory` that process `pid` has open now."""
+    """The files under `directory` that process `pid` has open now (not `directory` itself, which the
+    shipper holds open for a moment while it opens a file below it without following symlinks)."""
+    inside = os.path.join(str(directory), "")
     found = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
             target = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             continue
-        if target.startswith(str(directory)):
+        if target.startswith(inside):
             found.add(target)
     return found
