@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers
+from webui import api, auth, coverage, openapi, ops, pages, peers
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
     from pymongo.database import Database
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(minutes=15)
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -56,7 +55,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         log.warning("webui.secret_key is not set: using a random key, sessions end when the UI restarts")
         secret = os.urandom(32).hex()
     app.config.update(
-        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(STALE_AFTER.total_seconds()),
+        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(web.stale_after),
         SESSION_COOKIE_NAME="opslog_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         # Browsers send a Secure cookie over https, and over plain http to localhost/127.0.0.1 only.
         SESSION_COOKIE_SECURE=web.cookie_secure,
@@ -71,7 +70,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
+    for blueprint in (auth.bp, api.bp, coverage.bp, openapi.bp, pages.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
-from webui import formats
+from webui import coverage, formats
 from webui.params import Filters, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
 from webui.queries import QueryTimeout, bucket_for, get_reader
 from webui.streams import open_stream
@@ -60,7 +60,9 @@ def histogram():
 
 @bp.get("/hosts")
 def hosts():
-    return formats.json_response(formats.json_ready({"hosts": get_reader().hosts(), "stale_after_seconds":
+    rows = get_reader().hosts()
+    coverage.add_health(rows)
+    return formats.json_response(formats.json_ready({"hosts": rows, "stale_after_seconds":
                                                      current_app.config["OPSLOG_STALE_AFTER"]}))
 
 
