@@ -12,15 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-Range = list[int]  # [start, end) or, in `coverage` documents, [start, end, received epoch seconds]
+Range = list[int]  # [start, end) or, in `coverage` documents, [start, end, newest received, oldest received]
 
 TRUNCATED_PREFIX = "line longer than max_line_bytes"  # shipper.records.truncated_error
 MAX_RANGES = 4096  # per file document; see `cap`
 
 
 def merge(ranges: Iterable[Range]) -> list[Range]:
-    """`ranges` (any order, overlapping or touching) as sorted disjoint ranges. A third item
-    (the received time) is kept as the largest of the merged ranges'."""
+    """`ranges` (any order, overlapping or touching) as sorted disjoint ranges. Received times
+    (third and fourth items, epoch seconds) are kept as the newest and the oldest of the merged ones."""
     out: list[Range] = []
     for item in sorted(ranges):
         if out and item[0] <= out[-1][1]:
@@ -29,6 +29,8 @@ def merge(ranges: Iterable[Range]) -> list[Range]:
                 last[1] = item[1]
             if len(item) > 2 and len(last) > 2 and item[2] > last[2]:
                 last[2] = item[2]
+            if len(item) > 3 and len(last) > 3 and item[3] < last[3]:
+                last[3] = item[3]
         else:
             out.append(list(item))
     return out
@@ -78,15 +80,24 @@ def cap(ranges: list[Range]) -> tuple[list[Range], bool]:
     return ranges[-MAX_RANGES:], True
 
 
-def expire(ranges: list[Range], cutoff: float | None) -> tuple[list[Range], int | None]:
-    """Drop the ranges (with their received time) whose records all passed the retention
-    (`cutoff`, epoch seconds): coverage then starts at the TTL boundary, which is no gap.
+def expire(ranges: list[Range], cutoff: float | None,
+           first_stored: int | None = None) -> tuple[list[Range], int | None]:
+    """Coverage as the retention left it (`cutoff`, epoch seconds): ranges whose records all passed
+    it are dropped, and one that holds some (its oldest received before it) starts at
+    `first_stored`, the file's first record still stored. The TTL boundary is no gap.
     Returns the ranges left and where the expired ones ended (None: none expired)."""
     through = None
-    if cutoff is not None:
-        while ranges and len(ranges[0]) > 2 and ranges[0][2] < cutoff:
-            through = ranges[0][1]
+    if cutoff is None:
+        return ranges, None
+    while ranges and len(ranges[0]) > 2 and ranges[0][2] < cutoff:
+        through = ranges[0][1]
+        ranges = ranges[1:]
+    if ranges and len(ranges[0]) > 3 and ranges[0][3] < cutoff and first_stored is not None:
+        while ranges and ranges[0][1] <= first_stored:
             ranges = ranges[1:]
+        if ranges and ranges[0][0] < first_stored:
+            through = first_stored
+            ranges = [[first_stored, *ranges[0][1:]], *ranges[1:]]
     return ranges, through
 
 

@@ -45,13 +45,16 @@ def walk(logs: Any, host: str, file: str) -> tuple[list[list[int]], int]:
 
 
 def file_report(host: str, file: str, cov: dict[str, Any] | None, hb: dict[str, Any] | None, now: float,
-                stale_after: float, retention: float | None,
-                walked: list[list[int]] | None = None) -> dict[str, Any]:
+                stale_after: float, retention: float | None, walked: list[list[int]] | None = None,
+                first_stored: int | None = None) -> dict[str, Any]:
     """One file's coverage: from `cov` (the `coverage` document), or from `walked` (ranges
-    recomputed from the records), with `hb` (its newest heartbeat) for size, lag and silence."""
+    recomputed from the records), with `hb` (its newest heartbeat) for size, lag and silence.
+    `first_stored` (the offset of the file's first stored record) places the retention's boundary."""
     cutoff = now - retention if retention else None
     cov = cov or {}
-    recorded, expired_through = coverage.expire(cov.get("ranges") or [], cutoff)
+    if walked:
+        first_stored = walked[0][0]
+    recorded, expired_through = coverage.expire(cov.get("ranges") or [], cutoff, first_stored)
     cuts = cov.get("cuts") or []
     if walked is None:
         ranges = recorded
@@ -97,8 +100,8 @@ def _walked_gaps(walked: list[list[int]], recorded_all: list[list[int]], recorde
     gaps: list[list[Any]] = []
     for start, end in coverage.gaps(live):
         overlapping = [r for r in recorded_all if r[0] < end and start < r[1]]
-        if overlapping and cutoff is not None and all(len(r) > 2 and r[2] < cutoff for r in overlapping):
-            continue  # removed by the retention
+        if overlapping and cutoff is not None and any(r[-1] < cutoff for r in overlapping if len(r) > 2):
+            continue  # records there passed the retention: the TTL monitor removes them
         if start in cut:
             cause = "max_line_bytes"
         elif overlapping:

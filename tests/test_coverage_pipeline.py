@@ -9,7 +9,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-
 from common.config import load_config
 from tests.helpers import run_opslog, stop, wait_until
 from webui import create_app

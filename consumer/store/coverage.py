@@ -1,7 +1,7 @@
 """The `coverage` collection: per (host, file identity) the byte ranges of the file that are stored.
 
 One document per file: `{_id: "<host>\\0<file>", host, file, names: [paths its records came
-under], ranges: [[start, end, received epoch s], ...] (sorted, disjoint, merged), cuts: [ends of
+under], ranges: [[start, end, newest and oldest received epoch s], ...] (sorted, disjoint, merged), cuts: [ends of
 records cut at max_line_bytes], last_record_at, v}`. Each batch's records are merged into ranges in
 memory (one pass, `batch_coverage`), then each file gets one update.
 
@@ -33,18 +33,19 @@ MAX_NAME_CHARS = 4096
 class FileBatch:
     """What one batch adds to one file's coverage."""
 
-    __slots__ = ("host", "file", "ranges", "start", "end", "names", "last", "cuts")
+    __slots__ = ("host", "file", "ranges", "start", "end", "names", "last", "first", "cuts")
 
     def __init__(self, host: str, file: str, start: int, end: int, received: datetime):
         self.host, self.file = host, file
         self.ranges: list[list[int]] = []  # closed runs; the open one is [start, end)
         self.start, self.end = start, end
         self.names: set[str] = set()
-        self.last = received
+        self.last = self.first = received
         self.cuts: list[int] = []
 
-    def closed(self, epoch: int) -> list[list[int]]:
-        return coverage.merge([[s, e, epoch] for s, e in [*self.ranges, [self.start, self.end]]])
+    def closed(self) -> list[list[int]]:
+        newest, oldest = _epoch(self.last), _epoch(self.first)
+        return coverage.merge([[s, e, newest, oldest] for s, e in [*self.ranges, [self.start, self.end]]])
 
 
 def batch_coverage(docs: list[dict[str, Any]]) -> dict[str, FileBatch]:
@@ -82,6 +83,8 @@ def batch_coverage(docs: list[dict[str, Any]]) -> dict[str, FileBatch]:
             received = doc["received_at"]  # shared by a group's records: compared once per group
             if received > acc.last:
                 acc.last = received
+            elif received < acc.first:
+                acc.first = received
         if "parse_error" in doc and doc["parse_error"].startswith(coverage.TRUNCATED_PREFIX):
             acc.cuts.append(end)
     return {heartbeat_id(host, file): acc for (host, file), acc in files.items()}
@@ -119,8 +122,8 @@ def apply_coverage(collection: Collection[dict[str, Any]], batch: dict[str, File
 
 def _update(key: str, acc: FileBatch, doc: dict[str, Any] | None) -> dict[str, Any] | None:
     """The guarded update merging `acc` into `doc` (None: a new file), or None if `doc` holds it all."""
-    epoch = int(acc.last.timestamp()) if acc.last.tzinfo else int((acc.last - _EPOCH).total_seconds())
-    adds = acc.closed(epoch)
+    adds = acc.closed()
+    epoch = _epoch(acc.last)
     names = sorted(n for n in acc.names if len(n) <= MAX_NAME_CHARS)
     if doc is None:
         ranges, capped = coverage.cap(adds)
@@ -154,3 +157,7 @@ def _overlaps(r: list[int], ranges: list[list[int]]) -> bool:
 
 
 _EPOCH = datetime(1970, 1, 1)
+
+
+def _epoch(when: datetime) -> int:
+    return int(when.timestamp()) if when.tzinfo else int((when - _EPOCH).total_seconds())

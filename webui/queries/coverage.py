@@ -23,11 +23,24 @@ def host_files(logs: Any, coverage: Any, heartbeats: Any, host: str, now: dateti
     covs = {d["file"]: d for d in coverage.find({"host": host}, _COVERAGE_FIELDS).limit(MAX_FILES)}
     beats = {d["file"]: d for d in heartbeats.find({"host": host}).limit(MAX_FILES)}
     when = now.timestamp()
-    files = [file_report(host, f, covs.get(f), beats.get(f), when, stale_after, retention)
+    files = [file_report(host, f, covs.get(f), beats.get(f), when, stale_after, retention,
+                         first_stored=_first_stored(logs, host, f, covs.get(f), when, retention))
              for f in sorted(set(covs) | set(beats))]
     files.sort(key=lambda r: (r["source"] or "", r["file"]))
     add_gap_edges(logs, files)
     return files
+
+
+def _first_stored(logs: Any, host: str, file: str, cov: dict[str, Any] | None, now: float,
+                  retention: float | None) -> int | None:
+    """Where the file's stored records start, looked up (one index read) only when the retention
+    may have removed its first ones."""
+    ranges = (cov or {}).get("ranges") or []
+    if not retention or not ranges or len(ranges[0]) < 4 or ranges[0][3] >= now - retention:
+        return None
+    doc = next(iter(logs.find({"host": host, "file": file}, {"_id": 0, "offset": 1}, sort=[("offset", 1)], limit=1)),
+               None)
+    return doc["offset"] if doc else None
 
 
 def verified_files(logs: Any, coverage: Any, heartbeats: Any, host: str, now: datetime, stale_after: float,
