@@ -334,6 +334,7 @@ class Shipper:
             if self._ship_pending(tracked):
                 self.files.release(tracked, forget=False)
         self.config = config
+        self.heartbeats.interval = shipper_config.heartbeat_interval
         self.sender.reconfigure(shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         if self.watcher is not None:
             self.watcher.close()

@@ -45,7 +45,8 @@ def test_the_host_page_draws_each_files_coverage_and_a_gap_opens_the_context(bro
     wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#coverage .bar .seg.gap")))
     assert len(browser.find_elements(By.CSS_SELECTOR, "#coverage .seg.gap")) == 1
     browser.find_element(By.CSS_SELECTOR, "#coverage button.verify").click()
-    wait(browser, ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#coverage .verify-status"), "1 file(s) with gaps"))
+    status = (By.CSS_SELECTOR, "#coverage .verify-status")
+    wait(browser, ec.text_to_be_present_in_element(status, "1 file(s) with gaps"))
     gaps = browser.find_elements(By.CSS_SELECTOR, "#coverage .seg.gap")
     assert sorted(g.get_attribute("title").split(": ")[1] for g in gaps) == ["deleted", "missing"]
     assert "58 records verified" in browser.find_element(By.CSS_SELECTOR, "#coverage .facts").text
