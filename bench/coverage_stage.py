@@ -12,6 +12,9 @@ costs per million stored records.
   per-record part of the hook) and `apply_coverage`'s client CPU (one read and one update per file
   and batch, against the private database; the server's time is not this process's); steadier
   than the process figures, whose own noise is larger than the difference.
+- `index`: what the `logs` index verify walks costs the database: bare `insert_many` of the same
+  documents (with `file`/`len`) into `logs` with opslog's indexes, with and without that one,
+  alternating, paired (`bench.limits.db_insert`).
 - `verify`: the records stored with `file`/`len` (the `logs` indexes, coverage's included), then
   `common.verify.walk` over the file: an index-only walk of (host, file, offset, len), timed,
   against the baseline of fetching the same documents whole.
@@ -142,6 +145,22 @@ def verify_cost(ctx: Context, recs: list[Record], lengths: list[int]) -> dict[st
             "walk_vs_fetch_whole": median(walks) / median(fetches)}
 
 
+def index_cost(mongo_uri: str, recs: list[Record], lengths: list[int], runs: int) -> dict[str, float]:
+    from bench.limits import db_insert
+    from consumer.store import LOG_INDEXES
+
+    docs = documents(recs)
+    for doc, n in zip(docs, lengths, strict=True):
+        doc["file"], doc["len"] = FILE_ID, n
+    without = [m for m in LOG_INDEXES if m.document["name"] != "coverage"]
+    pairs = []
+    for _ in range(runs):
+        with_index = db_insert(mongo_uri, docs, LOG_INDEXES, 1)[0].docs_s
+        without_index = db_insert(mongo_uri, docs, without, 1)[0].docs_s
+        pairs.append(with_index / without_index)
+    return {"insert_docs_s_with_vs_without_coverage_index": median(pairs)}
+
+
 def run(ctx: Context) -> dict:
     base = ctx.work / "coverage"
     shutil.rmtree(base, ignore_errors=True)
@@ -167,4 +186,5 @@ def run(ctx: Context) -> dict:
     shutil.rmtree(base, ignore_errors=True)
     return {"records_per_run": len(recs), "consumer": summarize(pairs, digits=3),
             "in_process": {k: round(v, 3) for k, v in in_process(ctx, plain, covered, len(recs)).items()},
+            "index": {k: round(v, 3) for k, v in index_cost(ctx.mongo_uri, recs, lengths, ctx.runs).items()},
             "verify": {k: round(v, 3) for k, v in verify_cost(ctx, recs, lengths).items()}}
