@@ -183,8 +183,10 @@ class JournalReader:
                     if generation == self._generation:
                         self._position = expect
             self._start_at_end = False
-        where = [f"--cursor={expect}"] if expect is not None else ["--no-tail"]
-        proc = self._spawn([*base, "--follow", *where])
+        # --no-tail always: with --follow journalctl otherwise prints only 10 entries after the cursor
+        # before it waits, and the rest of a burst written meanwhile only once the journal changes again
+        where = [f"--cursor={expect}"] if expect is not None else []
+        proc = self._spawn([*base, "--follow", "--no-tail", *where])
         try:
             assert proc.stdout is not None
             for lines in self._chunks(proc.stdout):
