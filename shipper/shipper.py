@@ -15,6 +15,11 @@ is rewound to its confirmed offset and read again once the sender is
 connected again; the record ids are deterministic, so a line published twice
 is stored once.
 
+Journal inputs (`type: journald`, shipper.journals) are read the same way:
+their readers fill bounded buffers on threads of their own, the loop takes
+what is there (`_read_journals`, never waiting), and a journal's cursor moves
+only in `_apply_confirmed`; `_rewind` restarts each journalctl after it.
+
 Before a file is restarted (truncation) or released (rotated away, deleted,
 idle), what is pending for it is shipped and every batch confirmed, so its
 confirmed offset is exact when its state changes.
