@@ -1,4 +1,4 @@
-"""The shipper: tail files (and the systemd journal), parse lines into records, publish confirmed batches.
+"""The shipper: tail files and the journal, parse lines into records, publish confirmed batches.
 
 Builds on common/ alone. Its commands, `opslog ship` and `opslog import` (the
 back-fill), live in `shipper.cli` (the `opslog.commands` entry points).
