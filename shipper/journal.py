@@ -107,7 +107,9 @@ class JournalReader:
         self._buffered_bytes = 0
         self._cond = threading.Condition()
         self._closing = threading.Event()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: subprocess.Popen[bytes] | None = None  # the following journalctl
+        self._stderr_threads: dict[int, threading.Thread] = {}
+        self._bad_cursor = False  # journalctl said it cannot seek to the cursor it was given
         self._thread = threading.Thread(target=self._run, name=f"opslog-journal-{name}", daemon=True)
 
     # -- the loop's side -------------------------------------------------------------
@@ -160,6 +162,13 @@ class JournalReader:
                 break
             if generation != self._generation:
                 continue  # rewound: start again at once
+            if self._bad_cursor:
+                log.error("journal input %s: journalctl cannot seek to the cursor %s; reading the journal from "
+                          "its oldest entry (entries already stored keep their ids)", self.name, self._position)
+                with self._cond:
+                    if generation == self._generation:
+                        self._position = None
+                self._bad_cursor = False
             if time.monotonic() - started >= HEALTHY_AFTER:
                 backoff = BACKOFF_INITIAL
             self.restarts += 1
@@ -186,7 +195,7 @@ class JournalReader:
         # --no-tail always: with --follow journalctl otherwise prints only 10 entries after the cursor
         # before it waits, and the rest of a burst written meanwhile only once the journal changes again
         where = [f"--cursor={expect}"] if expect is not None else []
-        proc = self._spawn([*base, "--follow", "--no-tail", *where])
+        proc = self._spawn([*base, "--follow", "--no-tail", *where], follow=True)
         try:
             assert proc.stdout is not None
             for lines in self._chunks(proc.stdout):
@@ -311,35 +320,47 @@ class JournalReader:
         finally:
             self._end(proc)
 
-    def _spawn(self, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, args: list[str], follow: bool = False) -> subprocess.Popen[bytes]:
+        """Start journalctl. The following one is what `rewind` and `close` kill; the one-shot
+        checks end by themselves once their first line is read."""
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 bufsize=PIPE_BUFFER)
-        threading.Thread(target=self._log_stderr, args=(proc,), name=f"opslog-journal-{self.name}-stderr",
-                         daemon=True).start()
-        with self._cond:
-            self._proc = proc
+        stderr = threading.Thread(target=self._log_stderr, args=(proc, follow), daemon=True,
+                                  name=f"opslog-journal-{self.name}-stderr")
+        stderr.start()
+        self._stderr_threads[proc.pid] = stderr
+        if follow:
+            with self._cond:
+                self._proc = proc
         if self._closing.is_set():
             proc.kill()
         return proc
 
-    def _log_stderr(self, proc: subprocess.Popen[bytes]) -> None:
+    def _log_stderr(self, proc: subprocess.Popen[bytes], follow: bool) -> None:
         assert proc.stderr is not None
         logged = 0
         for raw in iter(lambda: proc.stderr.readline(4096), b""):  # type: ignore[union-attr]
+            text = raw.decode("utf-8", "replace").rstrip()
+            if follow and "cursor" in text.lower():  # "Failed to seek to cursor": a cursor it cannot read
+                self._bad_cursor = True
             if logged < STDERR_LINES:
-                log.warning("journal input %s: journalctl: %s", self.name,
-                            raw.decode("utf-8", "replace").rstrip())
+                log.warning("journal input %s: journalctl: %s", self.name, text)
                 logged += 1
 
     def _end(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
             proc.kill()
-        self.returncode = proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+        returncode = proc.wait()
+        stderr = self._stderr_threads.pop(proc.pid, None)
+        if stderr is not None:
+            stderr.join(1.0)  # its last words are read before the exit is judged
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
         with self._cond:
             if self._proc is proc:
                 self._proc = None
+                self.returncode = returncode
 
     def _kill(self) -> None:
         with self._cond:
