@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+import yaml
+
 from common.localservices import free_port
 from tests.helpers import run_opslog, stop, wait_until
 from tests.journal_support import JournalFeeder
@@ -261,6 +263,36 @@ def test_a_dying_journalctl_is_restarted_and_never_holds_up_the_other_inputs(
         assert sorted(m for m in received.messages() if m.startswith("second")) == \
             [f"second {i:06d}" for i in range(100)]
         assert "journalctl stopped" in shipper.output()
+    finally:
+        feeder.close()
+        reader.close()
+
+
+def test_sighup_applies_a_journald_input_s_new_filters_from_its_confirmed_cursor(
+        tmp_path, write_config, amqp_url, names):
+    journal = tmp_path / "journal"
+    feeder = JournalFeeder(journal)
+    config = shipper_config(write_config, tmp_path, [{"type": "journald", "directory": str(journal),
+                                                      "app": "before"}])
+    reader = QueueReader(amqp_url, names.queue)
+    try:
+        with running_shipper(config) as shipper:
+            feeder.write(entries("one", 0, 30))
+            reader.wait_for(30)
+            data = yaml.safe_load(config.read_text())
+            data["shipper"]["inputs"] = [{"type": "journald", "directory": str(journal), "app": "after",
+                                          "priority": "warning"}]
+            config.write_text(yaml.safe_dump(data))
+            shipper.send_signal(signal.SIGHUP)
+            wait_until(lambda: "SIGHUP: reloaded" in shipper.output(), message="config reloaded")
+            feeder.write(entries("two", 0, 30))  # PRIORITY i % 8: 0..4 are warning or above
+            received = reader.wait_for(30 + 19)
+            reader.settle(0.5)
+        apps = {r["message"]: r["app"] for r in received.by_id.values()}
+        assert {apps[f"one {i:06d}"] for i in range(30)} == {"before"}
+        assert sorted(m for m in apps if m.startswith("two")) == [f"two {i:06d}" for i in range(30) if i % 8 <= 4]
+        assert {apps[m] for m in apps if m.startswith("two")} == {"after"}
+        assert max(received.sent.values()) == 1, "the cursor was kept: nothing read twice"
     finally:
         feeder.close()
         reader.close()
