@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers, team
+from webui import api, auth, openapi, ops, pages, peers, saved, team
 from webui.accounts import AccountStore
 from webui.formats import json_response
 from webui.params import ParamError
@@ -73,7 +73,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp, team.bp):
+    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp, team.bp, saved.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

@@ -89,6 +89,8 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
         "/api/openapi.json": ["/api/openapi.json"],
         "/api/me": ["/api/me"],
         "/api/users": ["/api/users"],  # a plain token is a viewer: 403
+        "/api/searches": ["/api/searches"],
+        "/api/searches/{search_id}": ["/api/searches/AAAAAAAAAAAAAAAA"],
     }
     assert set(asked) == {path for path, _ in documented(document)}
     seen: set[tuple[str, int]] = set()
