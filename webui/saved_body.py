@@ -1,7 +1,8 @@
 """A saved search's JSON body checked and shaped: `{name, shared, q, filters: {host, app, source,
 level}, since, columns}` in, the stored fields out, or `ParamError` naming the field at fault
 (`filters.host`, `columns`, ...). The filters and `q` are checked by the same `parse_filters`
-as a search itself, so a saved search can always be run."""
+as a search itself (`q` in the query language, a bad one with its `position`), so a saved
+search can always be run."""
 
 from __future__ import annotations
 
@@ -108,7 +109,9 @@ def _filters(value: Any, q: str, default_window: float, widest_seconds: float) -
     try:
         flt = parse_filters(args, default_window, widest=timedelta(seconds=widest_seconds))
     except ParamError as exc:
-        raise ParamError(exc.param if exc.param == "q" else f"filters.{exc.param}", exc.error) from None
+        if exc.param == "q":  # the query language's own message and position (common.query.parse)
+            raise
+        raise ParamError(f"filters.{exc.param}", exc.error) from None
     return {"host": flt.host, "app": flt.app, "source": flt.source, "level": list(flt.levels)}
 
 

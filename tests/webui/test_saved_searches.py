@@ -141,6 +141,15 @@ def test_every_bad_field_is_a_400_naming_it(api_as, payload, param):
     assert body(response)["param"] == param, body(response)
 
 
+def test_q_is_checked_in_the_query_language_with_the_position_of_the_fault(api_as):
+    editor = api_as("editor")
+    bad = editor.post("/api/searches", json={"name": "n", "q": "level:(error OR critical"})
+    assert bad.status_code == 400
+    assert body(bad)["param"] == "q" and isinstance(body(bad)["position"], int), body(bad)
+    good = editor.post("/api/searches", json={"name": "n", "q": "level:(error OR critical) -app:nginx"})
+    assert good.status_code == 201 and body(good)["q"] == "level:(error OR critical) -app:nginx"
+
+
 def test_a_body_that_is_not_an_object_and_a_name_used_twice_are_refused(api_as):
     editor = api_as("editor")
     for raw in (b"[1, 2]", b"not json", b""):
@@ -181,6 +190,7 @@ def test_every_answer_fits_the_openapi_document(api_as, client):
     fits("/api/searches", "post", created, ERRORS)
     one = f"/api/searches/{body(created)['id']}"
     fits("/api/searches", "post", editor.post("/api/searches", json={"name": "n", "since": "x"}))
+    fits("/api/searches", "post", editor.post("/api/searches", json={"name": "n", "q": "a:(b"}))
     fits("/api/searches", "post", viewer.post("/api/searches", json=ERRORS))
     fits("/api/searches", "get", viewer.get("/api/searches"))
     fits("/api/searches/{search_id}", "get", viewer.get(one))
