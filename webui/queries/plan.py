@@ -234,10 +234,18 @@ def _test(node: Node, values: dict[str, str | None]) -> bool:
     if isinstance(node, Text):
         return value == _dim_value(node.field, node.value)
     if isinstance(node, Wildcard):
-        return re2.search(node.regex, value, flags=re2.I if node.field == "level" else 0) is not None
+        return _compiled(node.regex, node.field == "level").search(value) is not None
     if isinstance(node, Regex):
-        return re2.search(node.pattern, value) is not None
+        return _compiled(node.pattern, False).search(value) is not None
     return False
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str, ignore_case: bool) -> Any:
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.log_errors = False
+    return re2.compile(pattern, options)
 
 
 def _filter(node: Node) -> dict[str, Any]:
