@@ -111,3 +111,14 @@ def test_refusals_exit_1_and_say_why(config_file):
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
     bad_name = opslog_user(config_file, "add", "bad name!", "--role", "viewer", password="erin password")
     assert bad_name.returncode == 2 and "a user name is" in bad_name.stderr
+
+
+def test_an_unreachable_database_is_an_error_message_and_exit_1(tmp_path, write_config, password_hash):
+    from common.localservices.ports import free_port
+    config = write_config(tmp_path, mongo={"uri": f"mongodb://127.0.0.1:{free_port()}/nowhere"},
+                          amqp={"url": "amqp://guest:guest@127.0.0.1:1/%2F"},
+                          webui={"auth": "password", "users": {"admin": password_hash}})
+    for args, password in ((("list",), None), (("add", "zoe", "--role", "viewer"), "zoe password")):
+        failed = opslog_user(config, *args, password=password)
+        assert failed.returncode == 1, failed.stderr
+        assert "database unavailable" in failed.stderr and "Traceback" not in failed.stderr

@@ -16,6 +16,7 @@ import getpass
 import logging
 import re
 import sys
+from collections.abc import Callable
 
 from common.commands import Commands
 from common.config import Config
@@ -47,7 +48,7 @@ def _password(args: argparse.Namespace) -> str:
     return password
 
 
-def _with_store(config: Config, work) -> int:  # type: ignore[no-untyped-def]
+def _with_store(config: Config, work: Callable[[AccountStore], int]) -> int:
     store = open_accounts(config.mongo, config.webui.query_timeout)
     try:
         return work(store)
