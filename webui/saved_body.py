@@ -123,4 +123,7 @@ def search_query(doc: dict[str, Any]) -> str:
     pairs += [("level", level) for level in filters.get("level") or []]
     if doc.get("since"):
         pairs.append(("since", doc["since"]))
+    columns = doc.get("columns") or DEFAULT_COLUMNS
+    if columns != DEFAULT_COLUMNS:  # read by static/searches.js, which hides the others
+        pairs.append(("columns", ",".join(columns)))
     return urlencode(pairs)

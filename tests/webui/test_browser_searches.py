@@ -59,6 +59,11 @@ def test_save_open_rename_and_delete_a_search(browser, live_server, some_lines, 
     open_saved(browser)
     wait(browser, lambda b: "none saved yet" in b.find_element(By.ID, "saved").text)
     browser.find_element(By.CSS_SELECTOR, "input[name=level][value=error]").click()
+    browser.execute_script("document.getElementById('columns').open = true")
+    browser.find_element(By.CSS_SELECTOR, "#columns input[value=host]").click()  # hide the host column
+    wait(browser, lambda b: "columns=time%2Clevel%2Capp%2Cmessage" in b.current_url)
+    assert not any(td.is_displayed() for td in browser.find_elements(By.CSS_SELECTOR, "#results td.h"))
+    assert all(td.is_displayed() for td in browser.find_elements(By.CSS_SELECTOR, "#results td.a"))
     browser.find_element(By.NAME, "save_name").send_keys("resets")
     browser.find_element(By.NAME, "save_shared").click()
     browser.find_element(By.CSS_SELECTOR, "#save-search button[type=submit]").click()
@@ -69,6 +74,7 @@ def test_save_open_rename_and_delete_a_search(browser, live_server, some_lines, 
     assert (stored["owner"], stored["shared"], stored["q"]) == ("admin", True, "connection reset")
     assert stored["since"] == "1h"
     assert stored["filters"]["level"] == ["error"] and stored["filters"]["host"] is None
+    assert stored["columns"] == ["time", "level", "app", "message"]
     browser.save_screenshot(str(output_dir / "01-saved.png"))
 
     browser.get(live_server + "/")  # the list is there on any search page; its link is a permalink
@@ -79,6 +85,10 @@ def test_save_open_rename_and_delete_a_search(browser, live_server, some_lines, 
     assert "since=1h" in browser.current_url and "level=error" in browser.current_url
     found = browser.find_elements(By.CSS_SELECTOR, "#results tbody tr.rec")
     assert len(found) == 10 and all("connection reset" in r.text for r in found)
+    # its columns come back too: no host column, the others shown
+    assert not any(td.is_displayed() for td in browser.find_elements(By.CSS_SELECTOR, "#results td.h"))
+    assert browser.find_element(By.CSS_SELECTOR, "#results th.t").is_displayed()
+    assert not browser.find_element(By.CSS_SELECTOR, "#columns input[value=host]").is_selected()
     browser.save_screenshot(str(output_dir / "02-opened.png"))
 
     open_saved(browser)

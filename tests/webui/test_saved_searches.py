@@ -42,7 +42,7 @@ def test_an_editor_saves_a_search_and_gets_it_back_with_its_links(team):
     assert {k: saved[k] for k in ERRORS} == {**ERRORS, "filters": {"host": None, "app": "api", "source": None,
                                                                    "level": ["error", "critical"]}}
     assert saved["owner"] == "ed" and saved["shared"] is False and saved["editable"] is True
-    assert saved["url"] == "/?q=level+error&app=api&level=error&level=critical&since=1h"
+    assert saved["url"] == "/?q=level+error&app=api&level=error&level=critical&since=1h&columns=time%2Chost%2Cmessage"
     assert team["ed"].get(f"/api/searches/{saved['id']}").status_code == 200
     opened = team["ed"].get(saved["permalink"])
     assert opened.status_code == 302 and opened.headers["Location"] == saved["url"]

@@ -6,6 +6,10 @@
   const HISTORY_MAX = 50;
   const SEARCH_KEYS = ["q", "host", "app", "source", "level", "since", "until"];
   const RELATIVE = /^[0-9]+(\.[0-9]+)?[smhdw]$/;
+  // the search table's columns a user may hide, by the class their cells carry; message always shows
+  const HIDEABLE = { time: "t", level: "l", host: "h", app: "a" };
+  const ALL_COLUMNS = ["time", "level", "host", "app", "source", "message"];
+  const DEFAULT_COLUMNS = ["time", "level", "host", "app", "message"];
 
   function el(tag, attrs = {}, text) {
     const node = document.createElement(tag);
@@ -24,6 +28,40 @@
     if (p.get("since")) parts.push(`since ${p.get("since")}`);
     if (p.get("until")) parts.push(`until ${p.get("until")}`);
     return parts.join(" ") || "everything";
+  }
+
+  // ---- columns: ?columns=time,host,message hides the others -----------------------------------
+  function shownColumns() {
+    const asked = new URLSearchParams(location.search).get("columns");
+    if (!asked) return DEFAULT_COLUMNS.slice();
+    const cols = asked.split(",").filter((c) => ALL_COLUMNS.includes(c));
+    return cols.includes("message") ? cols : cols.concat("message");
+  }
+
+  function withColumns(href, cols) {
+    const url = new URL(href, location.href);
+    if (cols.join(",") === DEFAULT_COLUMNS.join(",")) url.searchParams.delete("columns");
+    else url.searchParams.set("columns", cols.join(","));
+    return url.pathname + url.search + url.hash;
+  }
+
+  function applyColumns(cols) {
+    const table = document.getElementById("results");
+    if (table) for (const [name, cls] of Object.entries(HIDEABLE)) table.classList.toggle(`hide-${cls}`, !cols.includes(name));
+    for (const box of document.querySelectorAll("#columns input[name=column]")) box.checked = cols.includes(box.value);
+    for (const link of document.querySelectorAll("#older, #permalink")) link.setAttribute("href", withColumns(link.getAttribute("href"), cols));
+  }
+
+  function initColumns() {
+    applyColumns(shownColumns());
+    for (const box of document.querySelectorAll("#columns input[name=column]")) {
+      box.addEventListener("change", () => {
+        const picked = [...document.querySelectorAll("#columns input[name=column]:checked")].map((b) => b.value);
+        const cols = ALL_COLUMNS.filter((c) => picked.includes(c) || c === "message");
+        history.replaceState(null, "", withColumns(location.href, cols));
+        applyColumns(cols);
+      });
+    }
   }
 
   // ---- history: the last 50 searches of this user, newest first ------------------------------
@@ -183,6 +221,7 @@
             level: [...search.querySelectorAll("input[name=level]:checked")].map((c) => c.value),
           },
           since: RELATIVE.test(since) ? since : null,
+          columns: shownColumns(),
         };
         try {
           const saved = await call("POST", apiUrl, body);
@@ -203,6 +242,7 @@
     const section = document.getElementById("saved-searches");
     if (!section) return;
     const searchUrl = document.getElementById("search-form").getAttribute("action");
+    initColumns();
     initHistory(section, searchUrl);
     initSaved(section);
   });
