@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from common.config.journald import journald_input
 from common.config.schema import (
     AUTH_MODES,
     CONTAINER_FORMATS,
     FORMATS,
+    INPUT_TYPES,
     MIN_API_TOKEN_CHARS,
     MIN_SECRET_KEY_BYTES,
     AmqpConfig,
@@ -60,6 +62,8 @@ def _input(data: Any, path: str, problems: list[str]) -> InputConfig | None:
     s = _Section(data, path, problems)
     if not isinstance(data, dict):
         return None
+    if s.get("type", "file", _choice(*INPUT_TYPES)) == "journald":
+        return journald_input(s)
     fmt = s.get("format", "plain", _choice(*FORMATS))
     pattern = s.get("pattern", None, _string, required=fmt == "regex")
     engine = s.get("regex_engine", "re2", _choice("re2", "backtracking"))

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt", "cri", "docker")
 CONTAINER_FORMATS = ("cri", "docker")  # container runtimes' log files (shipper.container)
+INPUT_TYPES = ("file", "journald")  # what an input reads: files (the default) or the systemd journal
 AUTH_MODES = ("password", "proxy_header", "none")
 MIN_SECRET_KEY_BYTES = 32
 MIN_API_TOKEN_CHARS = 20
@@ -52,6 +53,17 @@ class MultilineConfig:
 
 
 @dataclass(frozen=True)
+class JournaldConfig:
+    """What a `type: journald` input reads (shipper.journal); parsed by common.config.journald."""
+
+    units: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    priority: int | None = None   # at most this level: 0 emerg .. 7 debug
+    matches: tuple[str, ...] = ()  # FIELD=value, as journalctl takes them
+    directory: str | None = None  # journal files of this directory; None: the system journal
+
+
+@dataclass(frozen=True)
 class InputConfig:
     paths: tuple[str, ...]
     app: str
@@ -68,6 +80,8 @@ class InputConfig:
     ignore_older: float | None = None
     close_inactive: float = 300.0
     follow_symlinks: bool = False  # symlinks to files the paths match anyway; see README
+    type: str = "file"  # one of INPUT_TYPES
+    journald: JournaldConfig | None = None  # with type: journald
 
 
 @dataclass(frozen=True)
