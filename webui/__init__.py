@@ -4,9 +4,10 @@ A request goes down through three layers, and imports point the same way:
 
 * views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
   proxy header), `api` (JSON), `pages` (HTML), `openapi` (the API's document),
-  `ops` (health, metrics); with their helpers `formats` (records as JSON, NDJSON,
-  CSV), `streams` (how many downloads may stream at once), `throttle` (failed
-  sign-ins), `peers` (which proxies to believe).
+  `ops` (health, metrics), `fieldstats` (a field's top values, JSON), `querybar` (the
+  query language's help page, the search page's field lists); with their helpers
+  `formats` (records as JSON, NDJSON, CSV), `streams` (how many downloads may stream
+  at once), `throttle` (failed sign-ins), `peers` (which proxies to believe).
 * `params`: HTTP in, the query layer's types out (`Filters`, `Cursor`) or a
   `ParamError` naming the parameter (a 400); and `query_args`, back to links.
 * `queries`: every read, behind `queries.LogReader` (`get_reader()` in a view), the
@@ -31,7 +32,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers
+from webui import api, auth, fieldstats, openapi, ops, pages, peers, querybar
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -71,7 +72,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
+    for blueprint in (auth.bp, api.bp, fieldstats.bp, openapi.bp, pages.bp, querybar.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

@@ -35,6 +35,7 @@ from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
 from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
 from webui.queries.search import Page, newest_page
+from webui.queries.top_values import top_values
 
 
 def open_database(mongo: MongoConfig) -> Database:
@@ -135,6 +136,11 @@ class LogReader:
         """Counts per bucket and level over the window; `complete` is False where the budget ran out."""
         with self._guarded():
             return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
+
+    def top_values(self, flt: Filters, path: str, limit: int, budget: int | None = None) -> dict[str, Any]:
+        """The `limit` most frequent values of the stored field `path` among the records matching `flt`."""
+        with self._guarded():
+            return top_values(self.handle, flt, path, limit, Budget(budget or self.scan_budget))
 
     def hosts(self, limit: int = 2000) -> list[dict[str, Any]]:
         with self._guarded():
