@@ -12,23 +12,36 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
+
+from webui.fieldstats import TOP_LEVEL
 
 bp = Blueprint("querybar", __name__)
 RECORD_FIELDS = ("host", "app", "source", "level")
 MAX_SIDEBAR_FIELDS = 200
 
 
-def field_leaves(fields: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    """`fields` flattened to (dotted name, value) pairs, sorted: nested objects open up, lists stay whole."""
+def query_name(leaf: str) -> str:
+    """How q names the parsed field at `leaf` (its path below `fields`): a leaf that a bare name would
+    not reach (`host`, `fields.x`) is spelled with the explicit `fields.` prefix."""
+    return f"fields.{leaf}" if leaf in TOP_LEVEL or leaf.startswith("fields.") or leaf == "_exists_" else leaf
+
+
+def field_leaves(fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    """`fields` flattened to (name as q spells it, value), by path: nested objects open up, lists stay whole."""
+    return [(query_name(leaf), value) for leaf, value in _leaves(fields, "")]
+
+
+def _leaves(fields: dict[str, Any], prefix: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
     for key in sorted(fields, key=str):
-        value, name = fields[key], f"{prefix}{key}"
+        value, path = fields[key], f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            out += field_leaves(value, f"{name}.")
+            out += _leaves(value, f"{path}.")
         else:
-            out.append((name, value))
+            out.append((path, value))
     return out
 
 
@@ -48,6 +61,18 @@ def _field_leaves_filter(fields: dict[str, Any]) -> list[tuple[str, Any]]:
 @bp.app_template_filter("result_fields")
 def _result_fields_filter(records: Iterable[dict[str, Any]]) -> list[str]:
     return result_fields(records)
+
+
+@bp.app_template_filter("without_q")
+def without_q(query_string: str) -> str:
+    """A link's query string less its `q`: the window and filters a field's suggested values come from."""
+    return urlencode([(k, v) for k, v in parse_qsl(query_string, keep_blank_values=True) if k != "q"])
+
+
+@bp.app_template_global("fields_api")
+def fields_api(app: str = "") -> str:
+    """`GET /api/fields` (the field catalogue: names to suggest), for one app when the search names one."""
+    return request.script_root + "/api/fields" + ("?" + urlencode({"app": app}) if app else "")
 
 
 @bp.get("/help/query")
