@@ -34,6 +34,7 @@ from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
 from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
+from webui.queries.plan import Capabilities
 from webui.queries.search import Page, newest_page
 from webui.queries.top_values import top_values
 
@@ -62,6 +63,7 @@ class LogReader:
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
         self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock)
         self.hours = HourCache(self.handle.rollups, clock)
+        self._capabilities: tuple[float, Capabilities] | None = None
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
@@ -86,6 +88,16 @@ class LogReader:
                 raise StoreUnavailable(f"database unreachable: {exc}") from exc
             raise
 
+    def capabilities(self) -> Capabilities:
+        """What the server offers the planner: probed (a text index on `logs`?), then kept for a minute."""
+        now = time.monotonic()
+        if self._capabilities is None or now - self._capabilities[0] > 60:
+            with self._guarded():
+                indexes = self.handle.logs.index_information()
+            text = any(v == "text" for info in indexes.values() for _, v in info.get("key", ()))
+            self._capabilities = (now, Capabilities(text_index=text))
+        return self._capabilities[1]
+
     def ping(self) -> None:
         with self._guarded():
             self.db.command("ping")
@@ -104,6 +116,7 @@ class LogReader:
     def search(self, flt: Filters, limit: int, cursor: Cursor | None = None,
                budget: int | None = None) -> Page:
         """The newest `limit` records matching `flt` (older than `cursor`), newest first."""
+        flt = flt.resolved(self.capabilities())
         with self._guarded():
             return newest_page(self.handle, flt, limit, cursor, Budget(budget or self.scan_budget))
 
@@ -134,6 +147,7 @@ class LogReader:
 
     def histogram(self, flt: Filters, bucket: timedelta, budget: int | None = None) -> dict[str, Any]:
         """Counts per bucket and level over the window; `complete` is False where the budget ran out."""
+        flt = flt.resolved(self.capabilities())
         with self._guarded():
             return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
 
