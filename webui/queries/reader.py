@@ -153,6 +153,7 @@ class LogReader:
 
     def top_values(self, flt: Filters, path: str, limit: int, budget: int | None = None) -> dict[str, Any]:
         """The `limit` most frequent values of the stored field `path` among the records matching `flt`."""
+        flt = flt.resolved()  # q's host/app/level pick the index and the rollups' counts, as for a search
         with self._guarded():
             return top_values(self.handle, flt, path, limit, Budget(budget or self.scan_budget))
 

@@ -135,6 +135,7 @@
 
     async onSubmit(e) {
       if (this.submitting) return;
+      if (this.input.value !== this.input.value.trim()) this.input.value = this.input.value.trim();
       const text = this.input.value;
       if (text === this.checked || !text.trim()) return;
       e.preventDefault();
@@ -180,8 +181,12 @@
       return { kind: "value", field, prefix, start: start + colon + 1, end };
     }
 
-    async loadNames() {
-      if (this.names) return this.names;
+    loadNames() {
+      if (!this.names) this.names = this.fetchNames();
+      return this.names;
+    }
+
+    async fetchNames() {
       const names = new Set(RECORD_FIELDS);
       document.querySelectorAll("#fieldbar [data-field]").forEach((b) => names.add(b.dataset.field));
       try {
@@ -193,15 +198,14 @@
           if (name) names.add(name.startsWith("fields.") || RECORD_FIELDS.includes(name) ? `fields.${name}` : name);
         }
       } catch (e) { /* the catalogue is a help, not a need */ }
-      this.names = [...names];
-      return this.names;
+      return [...names];
     }
 
-    async loadValues(field) {
+    loadValues(field) {
       if (!this.values.has(field)) {
         const url = `${this.api.top.replace("__FIELD__", encodeURIComponent(field))}?${this.api.window}&limit=10`;
-        const { status, body } = await getJSON(url);
-        this.values.set(field, status === 200 && body ? body.values.filter((v) => filterable(v.value)) : []);
+        this.values.set(field, getJSON(url).then(({ status, body }) =>
+          (status === 200 && body ? body.values.filter((v) => filterable(v.value)) : [])));
       }
       return this.values.get(field);
     }
