@@ -75,6 +75,30 @@ def fields_api(app: str = "") -> str:
     return request.script_root + "/api/fields" + ("?" + urlencode({"app": app}) if app else "")
 
 
+# The records the help page's examples run against (shown there as a table, seeded by its test).
+SAMPLE_RECORDS = (
+    {"n": 1, "host": "web-01", "app": "nginx", "level": "info", "source": "/var/log/nginx/access.log",
+     "message": "GET /api/orders 200 in 35ms",
+     "fields": {"status": 200, "duration_ms": 35, "req": {"method": "GET", "path": "/api/orders"}}},
+    {"n": 2, "host": "web-02", "app": "nginx", "level": "error", "source": "/var/log/nginx/access.log",
+     "message": "POST /api/pay 502 in 1250ms: payment provider timeout",
+     "fields": {"status": 502, "duration_ms": 1250, "req": {"method": "POST", "path": "/api/pay"}}},
+    {"n": 3, "host": "web-03", "app": "nginx", "level": "warning", "source": "/var/log/nginx/access.log",
+     "message": "GET /health 200 in 2ms (health check)",
+     "fields": {"status": "200", "duration_ms": "2", "req": {"method": "GET", "path": "/health"}}},
+    {"n": 4, "host": "db-01", "app": "postgres", "level": "error", "source": "/var/log/postgresql/main.log",
+     "message": "timeout after 5000ms waiting for lock on orders", "fields": {"duration_ms": 5000}},
+    {"n": 5, "host": "db-01", "app": "postgres", "level": "critical", "source": "/var/log/postgresql/main.log",
+     "message": "could not write to file: No space left on device", "fields": {}},
+    {"n": 6, "host": "web-01", "app": "api", "level": "info", "source": "/var/log/api/app.log",
+     "message": "user 42 signed in", "fields": {"user": {"id": 42, "name": "ann"}, "tags": ["login", "web"]}},
+    {"n": 7, "host": "web-02", "app": "api", "level": "debug", "source": "/var/log/api/app.log",
+     "message": "cache miss for key user:42", "fields": {"cache": "miss"}},
+    {"n": 8, "host": "worker-1", "app": "jobs", "level": "info", "source": "/var/log/jobs/worker.log",
+     "message": "job 7 done in 250ms", "fields": {"job": 7, "duration_ms": 250, "bytes": 512}},
+)
+
+
 @bp.get("/help/query")
 def query_help():
-    return render_template("query_help.html")
+    return render_template("query_help.html", sample=SAMPLE_RECORDS)

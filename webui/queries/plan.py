@@ -173,7 +173,7 @@ def _test(node: Node, values: dict[str, str | None]) -> bool:
     if isinstance(node, Text):
         return value == _dim_value(node.field, node.value)
     if isinstance(node, Wildcard):
-        return re2.search(node.regex, value, flags=re2.I if node.field == "level" else 0) is not None
+        return re2.search(("(?i)" if node.field == "level" else "") + node.regex, value) is not None
     if isinstance(node, Regex):
         return re2.search(node.pattern, value) is not None
     return False
