@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, render_template, url_for
 
 from webui.fieldstats import TOP_LEVEL
 
@@ -72,7 +72,7 @@ def without_q(query_string: str) -> str:
 @bp.app_template_global("fields_api")
 def fields_api(app: str = "") -> str:
     """`GET /api/fields` (the field catalogue: names to suggest), for one app when the search names one."""
-    return request.script_root + "/api/fields" + ("?" + urlencode({"app": app}) if app else "")
+    return url_for("api.fields", app=app or None)
 
 
 # The records the help page's examples run against (shown there as a table, seeded by its test).

@@ -28,6 +28,7 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
+from webui.queries.fields import list_fields
 from webui.queries.filters import Cursor, Filters
 from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
@@ -61,7 +62,8 @@ class LogReader:
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
                  query_timeout: float = 10.0):
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
-        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock)
+        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock,
+                                 catalogue=db["field_catalogue"])
         self.hours = HourCache(self.handle.rollups, clock)
         self._capabilities: tuple[float, Capabilities] | None = None
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
@@ -156,6 +158,11 @@ class LogReader:
         flt = flt.resolved()  # q's host/app/level pick the index and the rollups' counts, as for a search
         with self._guarded():
             return top_values(self.handle, flt, path, limit, Budget(budget or self.scan_budget))
+
+    def fields(self, app: str | None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The parsed fields records carry (of `app`, or of every app), most frequent first."""
+        with self._guarded():
+            return list_fields(self.handle, app, limit)
 
     def hosts(self, limit: int = 2000) -> list[dict[str, Any]]:
         with self._guarded():
