@@ -126,7 +126,8 @@ def test_a_field_of_an_expanded_row_filters_for_or_against_its_value(browser, li
 
 def open_top_values(browser, field: str) -> list:
     browser.find_element(By.CSS_SELECTOR, f"#fieldbar button.fname[data-field='{field}']").click()
-    return wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, f"#fieldbar li:has(> button[data-field='{field}']) .topval"))
+    shown = f"#fieldbar li:has(> button[data-field='{field}']) .topval"
+    return wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, shown))
 
 
 def test_top_values_of_a_field_add_and_exclude_filters(browser, live_server, requests_data, output_dir: Path):
