@@ -61,6 +61,11 @@ def test_the_current_result_is_what_is_counted_filters_and_q_included(api, reque
     body = top(api, "req.path", host="web-02", level="warning,error", q="SLOW", limit=3)
     assert body["values"] == expected(result, lambda d: d["fields"]["req"]["path"], limit=3)
     assert body["scanned"] == len(result) and body["complete"] is True
+    # the same result spelled in the query language alone
+    same = top(api, "req.path", q="host:web-02 level:(warning OR error) slow", limit=3)
+    assert same["values"] == body["values"] and same["scanned"] == body["scanned"]
+    numeric = [d for d in requests_hour if str(d["fields"]["status"]).isdigit() and int(d["fields"]["status"]) >= 500]
+    assert top(api, "status", q="status>=500")["values"] == expected(numeric, lambda d: d["fields"]["status"])
 
 
 def test_record_fields_explicit_fields_prefix_and_records_without_the_field(api, requests_hour):
@@ -102,6 +107,11 @@ def test_a_bad_field_name_is_a_400_naming_the_field(api, field):
     assert response.status_code == 400
     body = response.get_json()
     assert body["param"] == "field" and "field name" in body["error"]
+
+
+def test_a_query_that_does_not_parse_is_a_400_with_its_position(api):
+    body = api.get("/api/fields/status/top", query_string={"q": "level:(error OR"}).get_json()
+    assert body["param"] == "q" and body["position"] == len("level:(error OR")
 
 
 def test_bad_filters_and_missing_credentials(api, client, requests_hour):

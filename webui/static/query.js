@@ -82,7 +82,8 @@
       input.addEventListener("input", () => { this.clearError(); this.suggest(); this.checkSoon(); });
       input.addEventListener("keydown", (e) => this.onKey(e));
       input.addEventListener("click", () => this.close());
-      input.addEventListener("blur", () => setTimeout(() => this.close(), 150));
+      input.addEventListener("blur", () => { this.blurTimer = setTimeout(() => this.close(), 150); });
+      input.addEventListener("focus", () => clearTimeout(this.blurTimer));
       input.addEventListener("scroll", () => { this.mirror.scrollLeft = input.scrollLeft; });
       form.addEventListener("submit", (e) => this.onSubmit(e));
     }
