@@ -52,11 +52,18 @@ def assert_escaped(html: str) -> None:
         assert payload not in html, payload
 
 
-@pytest.mark.parametrize("path", ["/", "/?q=%3Cscript%3E", "/?q=onerror", "/tail?q=%3Cscript%3E", "/hosts",
-                                  "/export?q=%22%3E%3Cimg"])
+@pytest.mark.parametrize("path", ["/", "/?q=%22%3Cscript%3E%22", "/?q=onerror", "/tail?q=%22%3Cscript%3E%22",
+                                  "/hosts", "/export?q=%22%5C%22%3E%3Cimg%22"])
 def test_log_text_is_escaped_in_every_page(user, hostile, path):
     response = user.get(path)
     assert response.status_code == 200
+    assert_escaped(response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("path", ["/?q=%3Cscript%3E", "/tail?q=%3Cscript%3E", "/export?q=%22%3E%3Cimg"])
+def test_a_query_that_does_not_parse_is_escaped_in_its_error_page(user, hostile, path):
+    response = user.get(path)
+    assert response.status_code == 400
     assert_escaped(response.get_data(as_text=True))
 
 
