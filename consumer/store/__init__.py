@@ -44,7 +44,15 @@ from common.errors import StoreUnavailable
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
-from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
+from consumer.store.indexes import (
+    LOG_INDEXES,
+    ROLLUP_INDEXES,
+    ensure_indexes,
+    ensure_ttl,
+    ensure_wildcard,
+    field_indexes,
+    is_text,
+)
 from consumer.store.writes import DUPLICATE_KEY, write_command
 
 log = logging.getLogger(__name__)
@@ -129,7 +137,9 @@ class Store:
         """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
         try:
             retention = int(self.mongo_cfg.retention) if self.mongo_cfg.retention else None
-            ensure_indexes(self.logs, LOG_INDEXES)
+            ensure_indexes(self.logs, LOG_INDEXES + field_indexes(self.mongo_cfg.field_indexes))
+            if self.mongo_cfg.wildcard_index:
+                ensure_wildcard(self.logs)
             ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
             ensure_indexes(self.rollups, ROLLUP_INDEXES)
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
@@ -192,9 +202,9 @@ class Store:
             if inserted.rejected:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
-            counted = self._counted(messages, inserted.duplicate_ids)
-            self._apply_counts(messages, counted)
-            self.catalogue.record(d for docs in counted.values() for d in docs)
+            self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
+            # only what this attempt inserted: a redelivery is not catalogued twice (no guard list here)
+            self.catalogue.record(d for m in messages for d in m.docs if d["_id"] not in inserted.duplicate_ids)
             self._trim_guards()
         except PyMongoError as exc:
             raise _translate(exc) from exc
