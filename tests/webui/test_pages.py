@@ -47,7 +47,7 @@ def assert_escaped(html: str) -> None:
         assert not [a for a in attrs if a.startswith("on")], (tag, attrs)
         assert tag not in ("img", "svg", "iframe", "object", "textarea"), (tag, attrs)
         if tag == "script":
-            assert attrs.get("src") == "/static/opslog.js", attrs
+            assert attrs.get("src") in ("/static/opslog.js", "/static/query.js"), attrs
     for payload in XSS:
         assert payload not in html, payload
 
@@ -154,6 +154,6 @@ def test_export_page_carries_the_search_to_the_download(user, seed, now):
 def test_static_assets_are_ours_and_served_locally(user):
     html = user.get("/").get_data(as_text=True)
     assert not re.search(r'(src|href)="(https?:)?//', html)
-    for asset in ("/static/opslog.js", "/static/opslog.css"):
+    for asset in ("/static/opslog.js", "/static/query.js", "/static/opslog.css"):
         with user.get(asset) as response:
             assert response.status_code == 200
