@@ -232,3 +232,24 @@ def test_autocompletion_picks_a_field_name_then_a_value_by_keyboard(browser, liv
     wait(browser, lambda b: q_of(b) == "level:error req.method:POST")
     shows(browser, ids(d for d in requests_data
                                    if d["level"] == "error" and d["fields"]["req"]["method"] == "POST"))
+
+
+def test_the_question_mark_opens_the_language_help(browser, live_server, requests_data, output_dir: Path):
+    sign_in(browser, live_server)
+    search = browser.current_window_handle
+    browser.find_element(By.CSS_SELECTOR, ".qbar a.qhelp").click()
+    wait(browser, lambda b: len(b.window_handles) == 2)
+    browser.switch_to.window(next(h for h in browser.window_handles if h != search))
+    try:
+        wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "[data-example]")))
+        assert browser.find_element(By.TAG_NAME, "h1").text == "The query language"
+        assert len(browser.find_elements(By.CSS_SELECTOR, "#sample tbody tr")) == 8
+        browser.save_screenshot(str(output_dir / "01-help.png"))
+        # "try it" runs an example on the operator's own logs
+        example = browser.find_element(By.CSS_SELECTOR, "[data-example][data-q='level:error'] a.try")
+        example.click()
+        wait(browser, lambda b: q_of(b) == "level:error")
+        shows(browser, ids(d for d in requests_data if d["level"] == "error"))
+    finally:
+        browser.close()
+        browser.switch_to.window(search)
