@@ -228,10 +228,21 @@ def test_autocompletion_picks_a_field_name_then_a_value_by_keyboard(browser, liv
     box.send_keys(Keys.ESCAPE)
     assert not browser.find_element(By.ID, "q-suggest").is_displayed()
     assert box.get_attribute("value") == "level:error req.method:POST us"
-    box.send_keys(Keys.BACKSPACE, Keys.BACKSPACE, Keys.ENTER)
-    wait(browser, lambda b: q_of(b) == "level:error req.method:POST")
-    shows(browser, ids(d for d in requests_data
-                                   if d["level"] == "error" and d["fields"]["req"]["method"] == "POST"))
+    box.send_keys(Keys.BACKSPACE, Keys.BACKSPACE)
+    # values inside a field group, and inside an open phrase (taken whole, quoted)
+    box.send_keys("-user:(u1 OR u")
+    wait(browser, lambda b: suggestions(b) == ["u1", "u3", "u0", "u2"])  # by count, then value
+    box.send_keys(Keys.ESCAPE)
+    for _ in "-user:(u1 OR u":
+        box.send_keys(Keys.BACKSPACE)
+    box.send_keys('-user:"ann')
+    wait(browser, lambda b: suggestions(b) == ["ann lee"])
+    box.send_keys(Keys.ARROW_DOWN, Keys.ENTER)
+    assert box.get_attribute("value") == 'level:error req.method:POST -user:"ann lee" '
+    box.send_keys(Keys.ENTER)
+    wait(browser, lambda b: q_of(b) == 'level:error req.method:POST -user:"ann lee"')
+    shows(browser, ids(d for d in requests_data if d["level"] == "error" and d["fields"]["req"]["method"] == "POST"
+                       and d["fields"]["user"] != "ann lee"))
 
 
 def test_the_question_mark_opens_the_language_help(browser, live_server, requests_data, output_dir: Path):

@@ -34,6 +34,10 @@
     return [...name].map((c, i) => (NAME_CHAR.test(c) && !(i === 0 && c === "-") ? c : "\\" + c)).join("");
   }
 
+  function unescapeName(name) { // as typed (a leading - or + negates or requires it) -> the field's name
+    return name.replace(/^[-+!]+/, "").replace(/\\(.)/g, "$1");
+  }
+
   function clauseFor(field, value, exclude) {
     return `${exclude ? "-" : ""}${quoteName(field)}:${quoteValue(value)}`;
   }
@@ -161,8 +165,19 @@
 
     // -- suggestions: field names, then a field's common values
 
+    // What the caret is in: a field name being typed, or a value after `field:` (also inside an open
+    // "phrase" and inside a field group `field:(a OR b`); null where nothing fits (a range, a regex).
     context() {
       const text = this.input.value, caret = this.input.selectionStart ?? text.length;
+      const before = text.slice(0, caret);
+      const open = /(?:^|[\s(])([-+!]?)((?:[\w.@-]|\\.)+):"((?:[^"\\]|\\.)*)$/.exec(before);
+      if (open && (before.slice(0, open.index).match(/(^|[^\\])"/g) || []).length % 2 === 0) {
+        let end = caret;
+        while (end < text.length && text[end] !== '"') end++;
+        return { kind: "value", field: unescapeName(open[2]), prefix: open[3], start: caret - open[3].length - 1,
+          end: Math.min(text.length, end + 1) };
+      }
+      if ((before.match(/(^|[^\\])"/g) || []).length % 2 === 1) return null; // inside a bare "phrase"
       let start = caret;
       while (start > 0 && !/[\s()]/.test(text[start - 1])) start--;
       let end = caret;
@@ -173,12 +188,13 @@
       const colon = token.indexOf(":");
       if (colon < 0) {
         if (!/^[\w.@-]*$/.test(token) || KEYWORDS.has(token)) return null;
+        const group = /((?:[\w.@-]|\\.)+):\((?:[^()]*[\s(])?$/.exec(text.slice(0, start));
+        if (group) return { kind: "value", field: unescapeName(group[1]), prefix: token, start, end };
         return { kind: "name", prefix: token, start, end };
       }
-      const field = token.slice(0, colon).replace(/\\(.)/g, "$1");
-      let prefix = token.slice(colon + 1);
-      if (/^[[{/<>]/.test(prefix) || !field || field === "_exists_") return null;
-      if (prefix.startsWith('"')) prefix = prefix.slice(1);
+      const field = unescapeName(token.slice(0, colon));
+      const prefix = token.slice(colon + 1);
+      if (/^[[{/<>(]/.test(prefix) || !field || field === "_exists_") return null;
       return { kind: "value", field, prefix, start: start + colon + 1, end };
     }
 
