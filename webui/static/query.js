@@ -392,6 +392,7 @@
     const pageError = document.getElementById("page-error");
     if (pageError && pageError.dataset.param === "q" && pageError.dataset.position !== undefined) {
       query.showError(pageError.dataset.error, Number(pageError.dataset.position));
+      query.checked = null; // the page's own q is the bad one: Enter asks again
     }
     const bar = document.getElementById("fieldbar");
     if (bar) initSidebar(bar, query);
