@@ -64,6 +64,8 @@ def test_the_current_result_is_what_is_counted_filters_and_q_included(api, reque
     # the same result spelled in the query language alone
     same = top(api, "req.path", q="host:web-02 level:(warning OR error) slow", limit=3)
     assert same["values"] == body["values"] and same["scanned"] == body["scanned"]
+    web = [d for d in requests_hour if d["host"].startswith("web-") and d["fields"]["req"]["method"] != "GET"]
+    assert top(api, "host", q="host:web-* -req.method:GET")["values"] == expected(web, lambda d: d["host"])
     numeric = [d for d in requests_hour if str(d["fields"]["status"]).isdigit() and int(d["fields"]["status"]) >= 500]
     assert top(api, "status", q="status>=500")["values"] == expected(numeric, lambda d: d["fields"]["status"])
 

@@ -34,7 +34,10 @@ def top_values(db: ReadHandle, flt: Filters, path: str, limit: int, budget: Budg
         # No rollups in the window to guide a slice: count the window, as far as the budget goes.
         a, dim = flt.since, next((d for d in ("host", "app") if getattr(flt, d) is not None), "ts")
     else:
-        costs = {d: c for d, c in counts.costs(flt).items() if d != "level" or len(flt.levels) == 1}
+        # One index range per read: leads that are several ranges (a host wildcard's hosts, several
+        # levels) would each need the whole grouping, so the next cheapest single range leads instead.
+        costs = {d: c for d, c in counts.costs(flt).items()
+                 if d in ("ts", "host", "app") or (d == "level" and len(flt.levels) == 1)}
         dim = min(costs, key=costs.__getitem__)
     cap = budget.left
     if cap <= 0:
