@@ -79,7 +79,8 @@ def fields_api(app: str = "") -> str:
 SAMPLE_RECORDS = (
     {"n": 1, "host": "web-01", "app": "nginx", "level": "info", "source": "/var/log/nginx/access.log",
      "message": "GET /api/orders 200 in 35ms",
-     "fields": {"status": 200, "duration_ms": 35, "req": {"method": "GET", "path": "/api/orders"}}},
+     "fields": {"status": 200, "duration_ms": 35, "req": {"method": "GET", "path": "/api/orders"},
+                "started": "2026-01-30T08:00:00Z"}},
     {"n": 2, "host": "web-02", "app": "nginx", "level": "error", "source": "/var/log/nginx/access.log",
      "message": "POST /api/pay 502 in 1250ms: payment provider timeout",
      "fields": {"status": 502, "duration_ms": 1250, "req": {"method": "POST", "path": "/api/pay"}}},
@@ -93,9 +94,9 @@ SAMPLE_RECORDS = (
     {"n": 6, "host": "web-01", "app": "api", "level": "info", "source": "/var/log/api/app.log",
      "message": "user 42 signed in", "fields": {"user": {"id": 42, "name": "ann"}, "tags": ["login", "web"]}},
     {"n": 7, "host": "web-02", "app": "api", "level": "debug", "source": "/var/log/api/app.log",
-     "message": "cache miss for key user:42", "fields": {"cache": "miss"}},
+     "message": "cache miss for key user:42", "fields": {"cache": "miss", "hit": False}},
     {"n": 8, "host": "worker-1", "app": "jobs", "level": "info", "source": "/var/log/jobs/worker.log",
-     "message": "job 7 done in 250ms", "fields": {"job": 7, "duration_ms": 250, "bytes": 512}},
+     "message": "job 7 done in 250ms", "fields": {"job": 7, "duration_ms": 250, "bytes": 512, "started": "2026-01-31T12:00:00Z"}},
 )
 
 
