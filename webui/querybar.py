@@ -10,13 +10,17 @@ attributes: tests/webui/test_query_help.py seeds the sample, runs every example 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from flask import Blueprint, render_template, url_for
+from markupsafe import Markup, escape
 
+from common.query import And, Or, QueryError, Text, parse
 from webui.fieldstats import TOP_LEVEL
+from webui.pages import SHOWN_CHARS
 
 bp = Blueprint("querybar", __name__)
 RECORD_FIELDS = ("host", "app", "source", "level")
@@ -63,6 +67,48 @@ def _result_fields_filter(records: Iterable[dict[str, Any]]) -> list[str]:
     return result_fields(records)
 
 
+def message_terms(q: str | None) -> list[str]:
+    """The texts `q` looks for in the message (bare words, phrases, `message:x`), not those it excludes;
+    longest first. A q of plain words alone also yields itself whole, so an old permalink's text shows
+    as one mark, as before the language. A q that does not parse yields nothing."""
+    if not q:
+        return []
+    try:
+        root = parse(q).root
+    except QueryError:
+        return []
+    terms: set[str] = set()
+    stack = [root]
+    while stack:  # what NOT excludes is never marked: Not is not walked
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.items)
+        elif isinstance(node, Text) and node.field == "message":
+            terms.add(node.value)
+    words = root.items if isinstance(root, And) else (root,)
+    if all(isinstance(n, Text) and n.field == "message" and not n.phrase for n in words):
+        terms.add(" ".join(n.value for n in words if isinstance(n, Text)))
+    return sorted((t for t in terms if t), key=lambda t: (-len(t), t))
+
+
+@bp.app_template_filter("highlight_query")
+def highlight_query(text: str, q: str | None, limit: int = SHOWN_CHARS) -> Markup:
+    """`text` escaped, with what `q` looks for in the message in <mark> (case-insensitive); cut at `limit`."""
+    terms = message_terms(q)
+    shown = text[:limit]
+    out: list[Markup] = []
+    pos = 0
+    if terms:
+        pattern = re.compile("|".join(re.escape(t) for t in terms), re.IGNORECASE)
+        for match in pattern.finditer(shown):
+            out += [escape(shown[pos:match.start()]), Markup("<mark>"), escape(match.group()), Markup("</mark>")]
+            pos = match.end()
+    out.append(escape(shown[pos:]))
+    if len(text) > limit:
+        out.append(Markup('<span class="cut">… %d more characters</span>') % (len(text) - limit))
+    return Markup("").join(out)
+
+
 @bp.app_template_filter("without_q")
 def without_q(query_string: str) -> str:
     """A link's query string less its `q`: the window and filters a field's suggested values come from."""
@@ -96,7 +142,8 @@ SAMPLE_RECORDS = (
     {"n": 7, "host": "web-02", "app": "api", "level": "debug", "source": "/var/log/api/app.log",
      "message": "cache miss for key user:42", "fields": {"cache": "miss", "hit": False}},
     {"n": 8, "host": "worker-1", "app": "jobs", "level": "info", "source": "/var/log/jobs/worker.log",
-     "message": "job 7 done in 250ms", "fields": {"job": 7, "duration_ms": 250, "bytes": 512, "started": "2026-01-31T12:00:00Z"}},
+     "message": "job 7 done in 250ms",
+     "fields": {"job": 7, "duration_ms": 250, "bytes": 512, "started": "2026-01-31T12:00:00Z"}},
 )
 
 
