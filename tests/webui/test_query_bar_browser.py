@@ -50,6 +50,11 @@ def shows(browser, expected: set[str]) -> None:
                              f"expected {sorted(expected)}") from None
 
 
+def drawn(browser) -> None:
+    """The histogram has been drawn: the rows below it no longer move (a click lands where it aims)."""
+    wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#histogram svg, #histogram .plot .error"))
+
+
 def q_of(browser) -> str:
     return parse_qs(urlsplit(browser.current_url).query).get("q", [""])[0]
 
@@ -116,11 +121,12 @@ def test_a_field_of_an_expanded_row_filters_for_or_against_its_value(browser, li
                                                                      output_dir: Path):
     sign_in(browser, live_server)
     browser.get(f"{live_server}/?q=request")
+    drawn(browser)
     first = rows(browser)[0]
     first_doc = next(d for d in requests_data if d["_id"] == first.get_attribute("data-id"))
     first.find_element(By.CSS_SELECTOR, "summary").click()
-    method = wait(browser, ec.visibility_of_element_located(
-        (By.CSS_SELECTOR, "#results details[open] dd[data-field='req.method'] button.fv-add")))
+    method = wait(browser, lambda b: first.find_element(
+        By.CSS_SELECTOR, "details[open] dd[data-field='req.method'] button.fv-add"))
     browser.save_screenshot(str(output_dir / "01-expanded.png"))
     method.click()
     wanted = first_doc["fields"]["req"]["method"]
@@ -129,15 +135,15 @@ def test_a_field_of_an_expanded_row_filters_for_or_against_its_value(browser, li
 
     # exclude a value that needs quotes, from a row that has it
     browser.get(f"{live_server}/?q=user:\"ann lee\" OR status:404")
+    drawn(browser)
     target = next(r for r in rows(browser)
                   if next(d for d in requests_data if d["_id"] == r.get_attribute("data-id"))["fields"]["user"]
                   == "ann lee")
     target.find_element(By.CSS_SELECTOR, "summary").click()
-    wait(browser, ec.visibility_of_element_located(
-        (By.CSS_SELECTOR, "#results details[open] dd[data-field='user'] button.fv-not"))).click()
+    wait(browser, lambda b: target.find_element(
+        By.CSS_SELECTOR, "details[open] dd[data-field='user'] button.fv-not")).click()
     wait(browser, lambda b: q_of(b) == '(user:"ann lee" OR status:404) -user:"ann lee"')
-    shows(browser, ids(d for d in requests_data
-                                   if d["fields"]["status"] == 404 and d["fields"]["user"] != "ann lee"))
+    shows(browser, ids(d for d in requests_data if d["fields"]["status"] == 404 and d["fields"]["user"] != "ann lee"))
     browser.save_screenshot(str(output_dir / "02-excluded.png"))
 
 
