@@ -5,9 +5,11 @@ A request goes down through three layers, and imports point the same way:
 * views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
   proxy header; roles and `require_role`), `api` (JSON), `pages` (HTML), `openapi` (the
   API's document), `ops` (health, metrics), `saved` (saved searches, with `saved_body`
-  checking their bodies), `team` (`/api/me`, `/api/users`); with their helpers `formats`
-  (records as JSON, NDJSON, CSV), `streams` (how many downloads may stream at once), `throttle` (failed
-  sign-ins), `peers` (which proxies to believe).
+  checking their bodies), `team` (`/api/me`, `/api/users`), `fieldstats` (a field's top
+  values, JSON), `querybar` (the query language's help page, the search page's field
+  lists); with their helpers `formats` (records as JSON, NDJSON, CSV), `streams` (how
+  many downloads may stream at once), `throttle` (failed sign-ins), `peers` (which
+  proxies to believe).
 * `params`: HTTP in, the query layer's types out (`Filters`, `Cursor`) or a
   `ParamError` naming the parameter (a 400); and `query_args`, back to links.
 * `accounts`: users kept in MongoDB and saved searches (`accounts.AccountStore`, the
@@ -34,7 +36,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers, saved, team
+from webui import api, auth, fieldstats, openapi, ops, pages, peers, querybar, saved, team
 from webui.accounts import AccountStore
 from webui.formats import json_response
 from webui.params import ParamError
@@ -76,7 +78,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp, team.bp, saved.bp):
+    for blueprint in (auth.bp, api.bp, fieldstats.bp, openapi.bp, pages.bp, querybar.bp, ops.bp, team.bp, saved.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

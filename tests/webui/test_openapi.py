@@ -88,6 +88,7 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
                                        "/api/hosts/a%2Fb/calendar"],
         "/api/export": [f"/api/export?since={since}", f"/api/export?since={since}&format=csv",
                         "/api/export?format=xml"],
+        "/api/fields/{field}/top": [f"/api/fields/status/top?since={since}", "/api/fields/$x/top"],
         "/api/openapi.json": ["/api/openapi.json"],
         "/api/me": ["/api/me"],
         "/api/users": ["/api/users"],  # a plain token is a viewer: 403

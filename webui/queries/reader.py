@@ -29,7 +29,7 @@ from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
 from webui.queries.fields import list_fields
-from webui.queries.filters import Cursor, Filters
+from webui.queries.filters import EPOCH, Cursor, Filters
 from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
@@ -37,6 +37,7 @@ from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
 from webui.queries.plan import Capabilities
 from webui.queries.search import Page, newest_page
+from webui.queries.top_values import top_values
 
 
 def open_database(mongo: MongoConfig) -> Database:
@@ -100,8 +101,19 @@ class LogReader:
             fields = frozenset(key[0][0] for key in keys if len(key) == 2 and key[1][0] == "ts"
                                and key[0][0].startswith("fields."))
             wildcard = any(key and key[0][0] == "fields.$**" for key in keys)
-            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard))
+            ranges = bool(fields or wildcard) and self._scans_ranges(next(iter(fields), "fields.status"))
+            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard,
+                                                    index_ranges=ranges))
         return self._capabilities[1]
+
+    def _scans_ranges(self, path: str) -> bool:
+        """Whether the server's plan for a range on an indexed field uses the index (explain, not run):
+        MongoDB does; SecantusDB plans only equalities and would scan the whole collection."""
+        probe = {path: {"$gte": 0}, "ts": {"$gte": EPOCH}}
+        with self._guarded():
+            plan = self.db.command("explain", {"find": "logs", "filter": probe}, verbosity="queryPlanner")
+        return "IXSCAN" in str(plan.get("queryPlanner", {}).get("winningPlan", {})) or "indexName" in str(
+            plan.get("queryPlanner", {}).get("winningPlan", {}))
 
     def ping(self) -> None:
         with self._guarded():
@@ -155,6 +167,12 @@ class LogReader:
         flt = flt.resolved(self.capabilities())
         with self._guarded():
             return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
+
+    def top_values(self, flt: Filters, path: str, limit: int, budget: int | None = None) -> dict[str, Any]:
+        """The `limit` most frequent values of the stored field `path` among the records matching `flt`."""
+        flt = flt.resolved()  # q's host/app/level pick the index and the rollups' counts, as for a search
+        with self._guarded():
+            return top_values(self.handle, flt, path, limit, Budget(budget or self.scan_budget))
 
     def fields(self, app: str | None, limit: int = 1000) -> list[dict[str, Any]]:
         """The parsed fields records carry (of `app`, or of every app), most frequent first."""
