@@ -242,7 +242,7 @@ class Files:
         confirmed offset with the new one. Returns the files no input reads any more, for the
         shipper to finish and release; a file rotated away is finished as it was."""
         kept = {inp.input_config: inp for inp in self.inputs}
-        inputs = [kept.get(c) or Input(c) for c in shipper_config.inputs]
+        inputs = [kept.get(c) or Input(c) for c in shipper_config.inputs if c.type == "file"]
         owner: dict[str, Input] = {}
         for inp in reversed(inputs):  # the first input that matches a file reads it
             owner.update(dict.fromkeys(matching_files(inp.input_config), inp))

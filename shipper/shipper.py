@@ -15,6 +15,11 @@ is rewound to its confirmed offset and read again once the sender is
 connected again; the record ids are deterministic, so a line published twice
 is stored once.
 
+Journal inputs (`type: journald`, shipper.journals) are read the same way:
+their readers fill bounded buffers on threads of their own, the loop takes
+what is there (`_read_journals`, never waiting), and a journal's cursor moves
+only in `_apply_confirmed`; `_rewind` restarts each journalctl after it.
+
 Before a file is restarted (truncation) or released (rotated away, deleted,
 idle), what is pending for it is shipped and every batch confirmed, so its
 confirmed offset is exact when its state changes.
@@ -33,6 +38,8 @@ from common.record import BatchBuilder
 from common.record.heartbeats import KIND, KIND_HEADER
 from shipper.files import Files, Finding, Input, Tracked
 from shipper.heartbeats import Heartbeats
+from shipper.journal_entry import Entry
+from shipper.journals import JournalInput, Journals
 from shipper.metrics import ShipperMetrics
 from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, covered_bytes, record_app, record_maker
 from shipper.registry import Registry
@@ -54,7 +61,9 @@ class Shipper:
         shipper_config = config.shipper
         self.metrics = metrics or ShipperMetrics()
         self.registry = Registry(shipper_config.state_dir)
-        self.files = Files(shipper_config, self.registry, [Input(i) for i in shipper_config.inputs])
+        self.files = Files(shipper_config, self.registry,
+                           [Input(i) for i in shipper_config.inputs if i.type == "file"])
+        self.journals = Journals(shipper_config, self.registry, self.metrics)  # type: journald (shipper.journals)
         self.sender = Sender(publisher, shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         self.watcher: Watcher | None = None
         self.heartbeats = Heartbeats(shipper_config.host, shipper_config.heartbeat_interval)
@@ -62,6 +71,7 @@ class Shipper:
         self.batch_bytes = 0
         self.batch_started = 0.0
         self.batch_ends: dict[str, tuple[Tracked, int]] = {}
+        self.journal_ends: dict[str, tuple[JournalInput, int, str]] = {}  # key -> (input, seqnum, cursor)
         self.stopping = threading.Event()
         self._reload_requested = threading.Event()
 
@@ -86,6 +96,7 @@ class Shipper:
         self.watcher = self._make_watcher()
         self.sender.start()
         try:
+            self.journals.start(first_start)
             self._scan(first_start)
             self.watcher.scanned()
             self.registry.save()  # the registry now exists: the next start is not a first start
@@ -113,7 +124,7 @@ class Shipper:
             return
         if self.heartbeats.due():
             self._send_heartbeat()
-        read = self._read_all()
+        read = self._read_all() + self._read_journals()
         if self.batch and (not read or time.monotonic() - self.batch_started >= self.shipper_config.batch_max_wait):
             self._submit()
         if not read:
@@ -135,6 +146,7 @@ class Shipper:
         self._apply_confirmed()
         self.registry.save()
         self.files.close()
+        self.journals.close()
         self.sender.close(timeout=max(0.5, deadline - time.monotonic()))
         if self.watcher is not None:
             self.watcher.close()
@@ -152,6 +164,7 @@ class Shipper:
         self._clear_batch()
         for tracked in self.files.tracked.values():
             tracked.rewind()
+        self.journals.rewind()
 
     def _make_watcher(self) -> Watcher:
         patterns = [p for inp in self.files.inputs for p in inp.input_config.paths]
@@ -268,6 +281,51 @@ class Shipper:
             self.metrics.parse_errors.inc(parse_errors)
         return True
 
+    def _read_journals(self) -> int:
+        """Take what the journal readers have read (they never block the loop)."""
+        self.journals.anchor()
+        total, limit = 0, self.shipper_config.batch_max_records
+        for journal in self.journals.inputs:
+            entries = journal.take(limit)
+            if entries:
+                total += len(entries)
+                self.metrics.lines_read.inc(len(entries))
+                if not self._add_entries(journal, entries):
+                    break  # the broker failed: everything was rewound
+        return total
+
+    def _add_entries(self, journal: JournalInput, entries: list[Entry]) -> bool:
+        """Journal entries into the batch, as `_add_records` does with a file's lines: one group
+        per run of entries with the same app and source."""
+        host, now = self.shipper_config.host, time.time()
+        max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        rows: list[tuple[object, ...]] = []
+        group: tuple[str, str] | None = None
+        size, count, parse_errors = self.batch_bytes, len(self.batch), 0
+        for entry in entries:
+            if (entry.app, entry.source) != group:
+                group = (entry.app, entry.source)
+                rows = self.batch.group(host, entry.app, entry.source, now)
+            rows.append(entry.row)
+            if entry.row[PARSE_ERROR]:
+                parse_errors += 1
+            size += entry.size
+            count += 1
+            self.journal_ends[journal.key] = (journal, entry.seqnum, entry.cursor)
+            if count >= max_records or size >= max_bytes:
+                self.batch_bytes = size
+                if not self._submit():
+                    self.metrics.parse_errors.inc(parse_errors)
+                    return False
+                group, size, count = None, 0, 0
+                self.batch_started = time.monotonic()
+        self.batch_bytes = size
+        if parse_errors:
+            self.metrics.parse_errors.inc(parse_errors)
+        return True
+
     def _flush_multiline(self) -> None:
         """Complete the events nothing was added to for flush_timeout."""
         for tracked in list(self.files.tracked.values()):
@@ -279,7 +337,9 @@ class Shipper:
         not taken: the sender failed (everything is rewound here) or we are stopping."""
         if not self.batch:
             return True
-        ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
+        ends: dict[str, tuple[object, int, str | None]] = {
+            key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
+        ends.update(self.journal_ends)
         batch = Batch(self.batch.encode(), len(self.batch),
                       {"x-opslog-records": len(self.batch), "x-opslog-host": self.shipper_config.host}, ends)
         self._clear_batch()
@@ -307,14 +367,19 @@ class Shipper:
                 continue  # a heartbeat
             self.metrics.records_published.inc(batch.records)
             self.metrics.batches_published.inc()
-            for key, (tracked, end, tail) in batch.ends.items():
-                self.files.confirm(key, tracked, end, tail)
+            for key, (owner, end, tail) in batch.ends.items():
+                if isinstance(owner, JournalInput):
+                    assert tail is not None
+                    self.journals.confirm(owner, end, tail)
+                else:
+                    self.files.confirm(key, owner, end, tail)
         self.registry.save(REGISTRY_SAVE_INTERVAL)
 
     def _clear_batch(self) -> None:
         self.batch = BatchBuilder()
         self.batch_bytes = 0
         self.batch_ends = {}
+        self.journal_ends = {}
 
     # -- reload --------------------------------------------------------------------
 
@@ -333,6 +398,7 @@ class Shipper:
         for tracked in self.files.reconfigure(shipper_config):
             if self._ship_pending(tracked):
                 self.files.release(tracked, forget=False)
+        self.journals.reconfigure(shipper_config)
         self.config = config
         self.heartbeats.interval = shipper_config.heartbeat_interval
         self.sender.reconfigure(shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)

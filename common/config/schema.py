@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt", "cri", "docker")
 CONTAINER_FORMATS = ("cri", "docker")  # container runtimes' log files (shipper.container)
+INPUT_TYPES = ("file", "journald")  # what an input reads: files (the default) or the systemd journal
 AUTH_MODES = ("password", "proxy_header", "none")
 MIN_SECRET_KEY_BYTES = 32
 MIN_API_TOKEN_CHARS = 20
@@ -35,6 +36,8 @@ class MongoConfig:
     write_concern: str | int = 1
     journal: bool = True  # acknowledged = on disk: a database crash cannot lose an acked batch
     retention: float | None = None
+    field_indexes: tuple[str, ...] = ()  # parsed fields to index with ts (query-language names: status, req.method)
+    wildcard_index: bool = False         # also index every parsed field (fields.$**) where the server can
 
     @property
     def database(self) -> str:
@@ -47,6 +50,17 @@ class MultilineConfig:
     start_pattern: str
     flush_timeout: float = 2.0
     max_lines: int = 1000
+
+
+@dataclass(frozen=True)
+class JournaldConfig:
+    """What a `type: journald` input reads (shipper.journal); parsed by common.config.journald."""
+
+    units: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    priority: int | None = None   # at most this level: 0 emerg .. 7 debug
+    matches: tuple[str, ...] = ()  # FIELD=value, as journalctl takes them
+    directory: str | None = None  # journal files of this directory; None: the system journal
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,8 @@ class InputConfig:
     ignore_older: float | None = None
     close_inactive: float = 300.0
     follow_symlinks: bool = False  # symlinks to files the paths match anyway; see README
+    type: str = "file"  # one of INPUT_TYPES
+    journald: JournaldConfig | None = None  # with type: journald
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,11 @@ class WebConfig:
     auth: str = "password"
     users: Mapping[str, str] = field(default_factory=dict)
     api_tokens: tuple[str, ...] = ()
+    # Roles (common.roles): of config and proxy_header users by name (config users default to admin,
+    # proxy users to proxy_default_role); of api tokens given as {token, role} (plain ones: viewer).
+    roles: Mapping[str, str] = field(default_factory=dict)
+    api_token_roles: Mapping[str, str] = field(default_factory=dict)
+    proxy_default_role: str = "viewer"
     secret_key: str | None = None
     proxy_header: str = "X-Forwarded-User"
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose requests may carry proxy_header

@@ -12,8 +12,11 @@ failure, or storing a redelivered message again, changes nothing:
    an earlier attempt of the same message inserted (`batch` equals its id);
    duplicates first stored by another message are counted by that one.
 
+3. `field_catalogue`: the parsed fields each app's records carry, one bulk of
+   `$inc` upserts per batch (`consumer.store.catalogue`; best effort).
+
 `coverage` (the stored byte ranges per file, `consumer.store.coverage`) and `heartbeats` (the newest
-per-file heartbeat, `consumer.store.heartbeats`) are written after both, idempotently too.
+per-file heartbeat, `consumer.store.heartbeats`) are written after these, idempotently too.
 
 `attempts` holds the isolated attempts at suspect messages (`consumer.store.attempts`).
 
@@ -43,6 +46,7 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from common.verify import verify_files
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
+from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
 from consumer.store.coverage import apply_coverage, batch_coverage
 from consumer.store.heartbeats import apply_heartbeats
@@ -52,6 +56,8 @@ from consumer.store.indexes import (
     ROLLUP_INDEXES,
     ensure_indexes,
     ensure_ttl,
+    ensure_wildcard,
+    field_indexes,
     is_text,
 )
 from consumer.store.writes import DUPLICATE_KEY, write_command
@@ -118,6 +124,7 @@ class Store:
         self.attempts = self.db["attempts"]
         self.coverage = self.db["coverage"]
         self.heartbeats = self.db["heartbeats"]
+        self.catalogue = FieldCatalogue(self.db["field_catalogue"])
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
@@ -140,7 +147,9 @@ class Store:
         """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
         try:
             retention = int(self.mongo_cfg.retention) if self.mongo_cfg.retention else None
-            ensure_indexes(self.logs, LOG_INDEXES)
+            ensure_indexes(self.logs, LOG_INDEXES + field_indexes(self.mongo_cfg.field_indexes))
+            if self.mongo_cfg.wildcard_index:
+                ensure_wildcard(self.logs)
             ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
             ensure_indexes(self.rollups, ROLLUP_INDEXES)
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
@@ -151,6 +160,7 @@ class Store:
             # a file quiet for the whole retention has no records left: its coverage and heartbeat go too
             ensure_ttl(self.coverage, "last_record_at", retention, plain_otherwise=False)
             ensure_ttl(self.heartbeats, "at", retention, plain_otherwise=False)
+            self.catalogue.init()
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
@@ -222,6 +232,8 @@ class Store:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
             self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
+            # only what this attempt inserted: a redelivery is not catalogued twice (no guard list here)
+            self.catalogue.record(d for m in messages for d in m.docs if d["_id"] not in inserted.duplicate_ids)
             # after the records: a heartbeat never claims bytes the records of its batch still lack
             apply_coverage(self.coverage, batch_coverage(
                 [d for d in docs if d["_id"] not in inserted.rejected] if inserted.rejected else docs))

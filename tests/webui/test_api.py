@@ -59,6 +59,7 @@ def test_filters_by_host_app_source_and_several_levels(api, seed, now):
 
 
 def test_text_search_is_a_literal_case_insensitive_substring(api, seed, now):
+    """Plain words keep their old meaning; text with the language's syntax in it is quoted now."""
     seed([make_doc(now, "GET /index.html 200"), make_doc(now - timedelta(seconds=1), "get /indexXhtml 404"),
           make_doc(now - timedelta(seconds=2), "price is $5 (.*) [x]"),
           make_doc(now - timedelta(seconds=3), "nothing here")])
@@ -68,9 +69,10 @@ def test_text_search_is_a_literal_case_insensitive_substring(api, seed, now):
 
     assert messages("get /INDEX") == ["GET /index.html 200", "get /indexXhtml 404"]
     assert messages("index.html") == ["GET /index.html 200"]  # the dot is not a wildcard
-    assert messages("$5 (.*) [x]") == ["price is $5 (.*) [x]"]
-    assert messages(".*") == ["price is $5 (.*) [x]"]
-    assert messages('{"$ne": null}') == []
+    assert messages('"$5 (.*) [x]"') == ["price is $5 (.*) [x]"]
+    assert messages('".*"') == ["price is $5 (.*) [x]"]
+    assert messages('"{\\"$ne\\": null}"') == []
+    assert api.get("/api/logs", query_string={"q": '{"$ne": null}'}).status_code == 400
 
 
 def test_cursor_pagination_returns_every_record_exactly_once(api, seed, now):
@@ -207,6 +209,22 @@ def test_context_continues_into_the_rotated_copy_of_the_file(api, seed, now):
     seed(docs)
     body = api.get(f"/api/logs/{docs[5]['_id']}/context?before=2&after=3").get_json()
     assert [r["message"] for r in body["records"]] == messages[3:9]
+
+
+def test_context_of_a_journal_entry_is_its_unit_s_nearest_entries_by_seqnum(api, seed, now):
+    # journald records: offset is the entry's seqnum; a unit's entries interleave with other units'
+    units = ["nginx.service", "cron.service", "nginx.service", "nginx.service", "ssh.service", "cron.service",
+             "nginx.service", "nginx.service"]
+    # other units' entries fall between these seqnums: gaps far wider than a line's bytes
+    docs = [make_doc(now - timedelta(minutes=5) + timedelta(seconds=seq), f"entry {seq}", app="nginx",
+                     source=f"journal:{unit}", offset=seq * 40) for seq, unit in enumerate(units, start=101)]
+    docs.append(make_doc(now - timedelta(minutes=5), "other host", host="web-02", source="journal:nginx.service",
+                         offset=104 * 40))
+    seed(docs)
+    anchor = docs[3]  # seqnum 4160
+    body = api.get(f"/api/logs/{anchor['_id']}/context?before=2&after=5").get_json()
+    assert [r["message"] for r in body["records"]] == ["entry 101", "entry 103", "entry 104", "entry 107",
+                                                       "entry 108"]
 
 
 def test_hosts_lists_each_host_with_last_seen_and_counts(api, seed, now):
