@@ -44,8 +44,8 @@ class Heartbeats:
         self._ended.append(entry)
         del self._ended[:-MAX_ENDED]
 
-    def body(self, files: Files) -> bytes:
-        """The heartbeat message now; the next one is due an interval later."""
+    def body(self, files: Files) -> bytes | None:
+        """The heartbeat message now (None: no file to speak of); the next one is due an interval later."""
         self._next = time.monotonic() + self.interval
         entries = []
         tracked = set()
@@ -65,6 +65,8 @@ class Heartbeats:
                 continue
             entries.append(_idle(key, reg))
         entries += self._ended
+        if not entries:
+            return None  # journal inputs only, or no file yet: a heartbeat would say nothing
         return heartbeats.encode(self.host, time.time(), self.interval, entries)
 
     def sent(self) -> None:

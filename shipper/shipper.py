@@ -353,6 +353,8 @@ class Shipper:
     def _send_heartbeat(self) -> None:
         """Hand the files' heartbeat to the sender, unless its pipeline is full (then next turn)."""
         body = self.heartbeats.body(self.files)
+        if body is None:
+            return
         batch = Batch(body, 0, {KIND_HEADER: KIND, "x-opslog-host": self.shipper_config.host}, {})
         if self.sender.submit(batch, give_up=lambda: True):
             self.heartbeats.sent()

@@ -47,12 +47,14 @@ def host_row(client, host: str = HOST) -> dict[str, Any]:
 
 
 def settled(client, sizes: dict[str, int]) -> list[dict[str, Any]] | None:
-    """The host's files once each source named in `sizes` is stored to that size with no lag."""
+    """The host's files once each source named in `sizes` is stored to that size with no lag, and a
+    heartbeat built after the broker confirmed it all (one built before says less: a race, not a gap)."""
     files = files_of(client)
     by_source = {f["source"]: f for f in files}
     for source, size in sizes.items():
         f = by_source.get(source)
-        if f is None or f["size"] != size or f["stored_through"] != size or f["lag_bytes"] != 0:
+        if (f is None or f["size"] != size or f["stored_through"] != size or f["lag_bytes"] != 0
+                or f["confirmed"] != size):
             return None
     return files
 
