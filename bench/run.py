@@ -37,6 +37,7 @@ STAGES = {
     "shipper": "bench.shipper_stage",
     "journald": "bench.journald_stage",
     "consumer": "bench.consumer_stage",
+    "coverage": "bench.coverage_stage",
     "e2e": "bench.e2e_stage",
     "webui": "bench.webui_stage",
 }
