@@ -239,6 +239,8 @@ def test_host_wildcards_and_indexed_fields_lead_the_query_and_find_the_same_reco
     caps = LogReader(db).capabilities()
     assert caps.indexed_fields == frozenset({"fields.status"})
     assert caps.index_ranges is False  # SecantusDB plans an index only for equalities: detected by explain
+    db.logs.create_index([("fields.$**", 1)])
+    assert LogReader(db).capabilities().wildcard_index is False  # it takes the index but never plans it
     fresh = api.application.extensions["opslog.reader"]
     fresh._capabilities = None  # the probe is kept a minute; the test does not wait that long
     assert page_ids(api, "status>=505") == five
