@@ -70,7 +70,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     if db is None:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
-    app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout)
+    app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout, word_search=web.word_search)
     app.extensions["opslog.accounts"] = AccountStore(db, timeout=web.query_timeout)
     app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()

@@ -238,6 +238,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         max_limit=w.get("max_limit", 1000, _positive_int),
         export_max_rows=w.get("export_max_rows", 100_000, _positive_int),
         query_timeout=w.get("query_timeout", 10.0, _duration_between(0.1, 300.0)),
+        word_search=w.get("word_search", False, _bool),
         threads=threads,
         max_streams=w.get("max_streams", threads // 2, _int_between(1, 255)),
         connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),

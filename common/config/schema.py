@@ -135,6 +135,7 @@ class WebConfig:
     max_limit: int = 1000
     export_max_rows: int = 100_000
     query_timeout: float = 10.0  # seconds: maxTimeMS for every database read of one request
+    word_search: bool = False    # on a server with a $text index, bare words match whole words through it
     threads: int = 8                # waitress worker threads (requests running at once)
     max_streams: int = 4            # of those, at most this many held by streamed responses (exports, tail)
     connection_limit: int = 100     # open connections; more wait in the listen backlog

@@ -61,8 +61,11 @@ class LogReader:
     One per app; thread-safe like the pymongo client."""
 
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
-                 query_timeout: float = 10.0):
+                 query_timeout: float = 10.0, word_search: bool = False):
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
+        # A $text index matches whole, stemmed words ("time" misses "timeout"): bare words keep their
+        # substring meaning unless the operator chose words (webui.word_search) for the index's speed.
+        self.word_search = word_search
         self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock,
                                  catalogue=db["field_catalogue"])
         self.hours = HourCache(self.handle.rollups, clock)
@@ -92,13 +95,14 @@ class LogReader:
             raise
 
     def capabilities(self) -> Capabilities:
-        """What the server offers the planner: probed (a text index on `logs`?), then kept for a minute."""
+        """What the server offers the planner: probed (a text index on `logs`, used only with
+        `webui.word_search`), then kept for a minute."""
         now = time.monotonic()
         if self._capabilities is None or now - self._capabilities[0] > 60:
             with self._guarded():
                 indexes = self.handle.logs.index_information()
             keys = [list(info.get("key", ())) for info in indexes.values()]
-            text = any(v == "text" for key in keys for _, v in key)
+            text = self.word_search and any(v == "text" for key in keys for _, v in key)
             fields = frozenset(key[0][0] for key in keys if len(key) == 2 and key[1][0] == "ts"
                                and key[0][0].startswith("fields."))
             # An index the server's planner does not use is no capability: SecantusDB takes fields.$** but
