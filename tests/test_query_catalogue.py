@@ -93,3 +93,18 @@ def test_hostile_json_cannot_blow_up_the_catalogue(tmp_path, write_config, mongo
         assert deepest <= 8
     finally:
         assert stop(consumer) == 0, consumer.output()
+
+
+def test_tally_names_each_leafs_type_as_mongodb_spells_it():
+    from collections import OrderedDict
+    from datetime import UTC, datetime
+    docs = [{"app": "a", "fields": {"ok": True, "n": 5, "big": 2 ** 40, "x": 1.5, "none": None, "s": "v",
+                                    "at": datetime(2026, 1, 1, tzinfo=UTC), "list": [1], "empty": {},
+                                    "req": OrderedDict(method="GET", head={"len": 3})}},
+            {"app": "a", "fields": {"n": "5", "": 1, "bad\x00key": 1}},
+            {"app": "b", "fields": "not a dict"}]
+    tally = {(app, path): dict(types) for (app, path), types in tally_fields(docs).items()}
+    assert tally == {("a", "ok"): {"bool": 1}, ("a", "n"): {"int": 1, "string": 1}, ("a", "big"): {"long": 1},
+                     ("a", "x"): {"double": 1}, ("a", "none"): {"null": 1}, ("a", "s"): {"string": 1},
+                     ("a", "at"): {"date": 1}, ("a", "list"): {"array": 1}, ("a", "empty"): {"object": 1},
+                     ("a", "req.method"): {"string": 1}, ("a", "req.head.len"): {"int": 1}}

@@ -47,33 +47,42 @@ SEP = "\x00"
 FieldTally = dict[tuple[str, str], Counter]  # (app, path) -> type name -> records
 
 
+_TYPE_NAMES = {type(None): "null", bool: "bool", float: "double", str: "string", datetime: "date",
+               list: "array", tuple: "array", dict: "object"}
+
+
 def type_name(value: Any) -> str:
     """The BSON-ish type name of a parsed value (as `$type` spells them)."""
-    if value is None:
-        return "null"
+    kind = type(value)
+    if kind is int:
+        return "int" if -(2 ** 31) <= value < 2 ** 31 else "long"
+    name = _TYPE_NAMES.get(kind)
+    if name is not None:
+        return name
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
         return "int" if -(2 ** 31) <= value < 2 ** 31 else "long"
-    if isinstance(value, float):
-        return "double"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, datetime):
-        return "date"
-    if isinstance(value, (list, tuple)):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
+    for base, base_name in _TYPE_NAMES.items():  # subclasses (an OrderedDict, a str enum)
+        if isinstance(value, base):
+            return base_name
+    return kind.__name__
+
+
+def _usable(path: str) -> bool:
+    return len(path) <= MAX_PATH and SEP not in path
 
 
 def tally_fields(docs: Iterable[dict[str, Any]]) -> FieldTally:
-    """Per (app, dotted path), the types of the values the documents' `fields` hold there."""
-    out: FieldTally = {}
+    """Per (app, dotted path), the types of the values the documents' `fields` hold there.
+
+    Hot (every stored record goes through it): counts go into one flat dict keyed
+    (app, path, type) and each path's checks are made once per batch (`usable`)."""
+    counts: dict[tuple[str, str, str], int] = {}
+    usable: dict[str, bool] = {}
     for doc in docs:
         fields = doc.get("fields")
-        if not isinstance(fields, dict) or not fields:
+        if not fields or not isinstance(fields, dict):
             continue
         app = str(doc.get("app") or "")
         leaves = 0
@@ -81,16 +90,23 @@ def tally_fields(docs: Iterable[dict[str, Any]]) -> FieldTally:
         while stack and leaves < MAX_LEAVES:
             prefix, obj, depth = stack.pop()
             for key, value in obj.items():
-                path = f"{prefix}{key}"
-                if len(path) > MAX_PATH or not key or SEP in path:
+                path = prefix + key if prefix else key
+                ok = usable.get(path)
+                if ok is None:
+                    ok = usable[path] = bool(key) and _usable(path)
+                if not ok:
                     continue
                 if isinstance(value, dict) and value and depth < MAX_DEPTH:
                     stack.append((path + ".", value, depth + 1))
                     continue
-                out.setdefault((app, path), Counter())[type_name(value)] += 1
+                tally_key = (app, path, type_name(value))
+                counts[tally_key] = counts.get(tally_key, 0) + 1
                 leaves += 1
                 if leaves >= MAX_LEAVES:
                     break
+    out: FieldTally = {}
+    for (app, path, name), n in counts.items():
+        out.setdefault((app, path), Counter())[name] = n
     return out
 
 
