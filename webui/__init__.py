@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers
+from webui import api, auth, openapi, ops, pages, peers, tail
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -71,7 +71,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
+    for blueprint in (auth.bp, api.bp, tail.bp, openapi.bp, pages.bp, ops.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

@@ -38,6 +38,8 @@ from pymongo.monitoring import CommandListener
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
+from common.arrival import STATE_COLLECTION
+from consumer.store.arrival import ArrivalOrder
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.counters import apply_counts, trim_guards
 from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
@@ -90,8 +92,10 @@ class _Inserted:
 
 
 class Store:
-    def __init__(self, mongo_cfg: MongoConfig, listeners: Sequence[CommandListener] = ()):
-        """`listeners` see every command sent (tests count the inserts a batch costs)."""
+    def __init__(self, mongo_cfg: MongoConfig, listeners: Sequence[CommandListener] = (),
+                 arrival_lease: float | None = 60.0):
+        """`listeners` see every command sent (tests count the inserts a batch costs); `arrival_lease`
+        None stores records without arrival positions (`consumer.store.arrival`)."""
         self.mongo_cfg = mongo_cfg
         self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             mongo_cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
@@ -102,6 +106,7 @@ class Store:
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
         self.attempts = self.db["attempts"]
+        self.arrival = ArrivalOrder(self.db[STATE_COLLECTION], arrival_lease) if arrival_lease else None
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
@@ -130,6 +135,8 @@ class Store:
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
             ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
             ensure_attempts_ttl(self.attempts)
+            if self.arrival is not None:
+                self.arrival.init()
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
@@ -178,7 +185,11 @@ class Store:
         if not docs:
             return WriteResult()
         try:
-            inserted = self._insert(docs)
+            if self.arrival is None:
+                inserted = self._insert(docs)
+            else:
+                with self.arrival.stamped(docs):  # positions in storing order, for the live tail
+                    inserted = self._insert(docs)
             if inserted.refused_alone == len(docs) > 1:
                 # Every document alone refused with the command itself: the server refuses inserts, not these
                 # records (a parameter it rejects): retry rather than dead-letter a whole healthy batch.

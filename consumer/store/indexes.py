@@ -17,6 +17,7 @@ LOG_INDEXES = [
     IndexModel([("app", ASCENDING), ("ts", DESCENDING)], name="app_ts"),
     IndexModel([("level", ASCENDING), ("ts", DESCENDING)], name="level_ts"),
     IndexModel([("host", ASCENDING), ("source", ASCENDING), ("offset", ASCENDING)], name="context"),
+    IndexModel([("arrival", ASCENDING)], name="arrival", sparse=True),  # the live tail (consumer.store.arrival)
 ]
 ROLLUP_INDEXES = [
     IndexModel([("t", ASCENDING)], name="t"),

@@ -24,6 +24,7 @@ from pymongo import MongoClient, ReadPreference
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
+from common.arrival import STATE_COLLECTION
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
@@ -35,6 +36,7 @@ from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
 from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
 from webui.queries.search import Page, newest_page
+from webui.queries.tail import TailPage, end_position, tail_page
 
 
 def open_database(mongo: MongoConfig) -> Database:
@@ -61,6 +63,11 @@ class LogReader:
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
         self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock)
         self.hours = HourCache(self.handle.rollups, clock)
+        # The tail reads the arrival state and the records it vouches for from the primary: a
+        # secondary, or two of them, could show the state ahead of the records.
+        self.tail_handle = ReadHandle(logs=db.get_collection("logs", read_preference=ReadPreference.PRIMARY),
+                                      rollups=self.handle.rollups, hosts=self.handle.hosts, clock=clock)
+        self.arrival = db.get_collection(STATE_COLLECTION, read_preference=ReadPreference.PRIMARY)
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
@@ -117,6 +124,16 @@ class LogReader:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def tail_end(self) -> int:
+        """The live tail's current end: the position a tail without a cursor starts from."""
+        with self._guarded():
+            return end_position(self.tail_handle, self.arrival)
+
+    def tail(self, flt: Filters, after: int, limit: int, budget: int | None = None) -> TailPage:
+        """Records matching `flt` stored after position `after`, oldest first (`queries.tail`)."""
+        with self._guarded():
+            return tail_page(self.tail_handle, self.arrival, flt, after, limit, Budget(budget or self.scan_budget))
 
     def record(self, record_id: str) -> dict[str, Any] | None:
         with self._guarded():
