@@ -118,6 +118,9 @@ def _events(flt: Filters, position: int, lifetime: float, heartbeat: float) -> I
             # End the stream: the browser reconnects from the last id once the database answers.
             log.warning("live tail stream ended: %s", exc)
             return
+        except Exception:  # noqa: BLE001 - the 200 is sent: a stream can only end, never turn into a 500
+            log.exception("live tail stream ended by an error")
+            return
         moved = page.position != position
         position = page.position
         if page.records:

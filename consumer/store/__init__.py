@@ -36,9 +36,9 @@ from bson.errors import InvalidDocument
 from pymongo.errors import DocumentTooLarge, OperationFailure, PyMongoError
 from pymongo.monitoring import CommandListener
 
+from common.arrival import STATE_COLLECTION
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
-from common.arrival import STATE_COLLECTION
 from consumer.store.arrival import ArrivalOrder
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.counters import apply_counts, trim_guards

@@ -111,7 +111,12 @@ class ArrivalOrder:
             update: dict[str, Any] = {"$set": {"n": n0 + count, f"open.{n0 + 1}": until}}
             if expired:  # blocks of consumers that died: tidy them away while we are here
                 update["$unset"] = {f"open.{key}": "" for key in expired}
-            done = self.state.find_one_and_update({"_id": STATE_ID, "n": n0}, update, projection={"_id": 1})
+            try:
+                # upsert: the first block ever creates the document (a second creator collides on _id)
+                done = self.state.find_one_and_update({"_id": STATE_ID, "n": n0}, update, projection={"_id": 1},
+                                                      upsert=True, return_document=pymongo.ReturnDocument.AFTER)
+            except pymongo.errors.DuplicateKeyError:
+                done = None
             if done is not None:
                 self._n = n0 + count
                 return n0 + 1, until

@@ -86,6 +86,7 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
                                        "/api/hosts/a%2Fb/calendar"],
         "/api/export": [f"/api/export?since={since}", f"/api/export?since={since}&format=csv",
                         "/api/export?format=xml"],
+        "/api/tail": ["/api/tail?cursor=dDA&limit=3", "/api/tail?q=line", "/api/tail?cursor=bad"],
         "/api/openapi.json": ["/api/openapi.json"],
     }
     assert set(asked) == {path for path, _ in documented(document)}

@@ -4,7 +4,7 @@ order, whatever its event time; cursors checked; a scan budget; the same stream 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from webui_data import TOKEN, make_doc
