@@ -129,3 +129,41 @@ def test_three_consumers_one_frozen_between_sequence_and_insert_its_late_commit_
         for proc in consumers:
             assert stop(proc) == 0, proc.output()
         assert stop(stalling) == 0, (tmp_path / "stalling-consumer.log").read_text()
+
+
+def test_a_consumer_killed_holding_a_block_holds_the_tail_only_until_its_lease_ends(tmp_path, write_config,
+                                                                                    mongo_db):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = logs / "app.log"
+    path.touch()
+    config = write_config(tmp_path, shipper=shipper_inputs(logs) | {"batch_max_records": 200},
+                          consumer={"prefetch": 2, "arrival_lease": "4s"})
+    stall_file = tmp_path / "stalled"
+    with open(tmp_path / "stalling-consumer.log", "wb") as out:
+        stalling = subprocess.Popen([sys.executable, "-m", "tests.stalling_consumer", "-c", str(config)],
+                                    cwd=REPO_ROOT, env={**os.environ, "OPSLOG_TEST_STALL_FILE": str(stall_file),
+                                                        "PYTHONPATH": str(REPO_ROOT)},
+                                    stdout=out, stderr=subprocess.STDOUT)
+    consumers = [run_opslog("consume", config=config) for _ in range(2)]
+    shipper = run_opslog("ship", config=config)
+    try:
+        wait_until(lambda: mongo_db.arrival.find_one({"_id": "logs"}), timeout=30, message="consumers ready")
+        tail = Tail(config, mongo_db)
+        write_lines(path, 3000, per_second=3000)
+        wait_until(lambda: stall_file.exists() and process_state(stalling.pid) == "T", timeout=30,
+                   message="one consumer froze holding a block")
+        first, count = map(int, stall_file.read_text().split())
+        stalling.kill()  # it dies there: its block stays open, its messages go back to the queue
+        stalling.wait()
+        deadline = time.monotonic() + 90
+        while len(tail.records) < 3000 and time.monotonic() < deadline:
+            tail.follow() or time.sleep(0.2)
+        lines = tail.lines()
+        assert len(lines) == 3000 and sorted(lines) == written(path), "every line once, past the dead block"
+        assert mongo_db.logs.count_documents({"arrival": {"$gte": first, "$lt": first + count}}) == 0, \
+            "nothing was stored at the dead block's positions: its records came again with new ones"
+    finally:
+        assert stop(shipper) == 0, shipper.output()
+        for proc in consumers:
+            assert stop(proc) == 0, proc.output()

@@ -20,9 +20,11 @@
     const state = document.getElementById("tail-state"), count = document.getElementById("tail-count");
     const toggle = document.getElementById("tail-toggle"), notice = document.getElementById("tail-sampling");
     const api = table.dataset.api, q = table.dataset.q, contextHref = table.dataset.context;
-    let source = null, cursor = null, paused = false, catchingUp = false, run = 0;
+    // a cursor in the page's URL (a link to "from here on") is checked by the API like any other
+    let source = null, cursor = table.dataset.cursor || null, received = 0, paused = false, catchingUp = false, run = 0;
     let eventNo = 0, waiting = [], tokens = MAX_SHOWN_PER_SECOND, lastTick = performance.now();
     let every = 1, seen = 0, notShown = 0;    // sampling: show 1 in `every`; lines skipped so far
+    let lastEvery = 1;                         // the latest sampling rate, for the notice
     let gapCursor = null, gapEvent = null;     // where the first line not shown was
 
     function say(text, cls) {
@@ -68,7 +70,7 @@
     function updateNotice() {
       if (notShown) {
         notice.hidden = false;
-        notice.textContent = `showing 1 in ${every}, ${notShown.toLocaleString()} lines not shown; pause to catch up`;
+        notice.textContent = `showing 1 in ${lastEvery}, ${notShown.toLocaleString()} lines not shown; pause to catch up`;
       } else {
         notice.hidden = true;
         notice.textContent = "";
@@ -82,7 +84,10 @@
     function onRecords(e) {
       const before = cursor;
       cursor = e.lastEventId || cursor;
-      waiting.push({ records: JSON.parse(e.data).records, ev: ++eventNo, before });
+      const records = JSON.parse(e.data).records;
+      received += records.length;
+      table.dataset.received = received; // for the bench: lines that reached the page
+      waiting.push({ records, ev: ++eventNo, before });
     }
 
     function tick() {
@@ -92,6 +97,7 @@
       if (!waiting.length) return;
       const total = waiting.reduce((s, w) => s + w.records.length, 0);
       every = total <= tokens ? 1 : Math.max(2, Math.ceil(total / Math.max(1, Math.floor(tokens))));
+      if (every > 1) lastEvery = every;
       for (const { records, ev, before } of waiting) {
         let shown = records;
         if (every > 1) {
@@ -188,7 +194,7 @@
       }
       gapCursor = gapEvent = null;
       notShown = 0;
-      every = 1;
+      every = lastEvery = 1;
       updateNotice();
       say("catching up…", "paused");
       catchUp();
