@@ -10,9 +10,10 @@
 
 (function () {
   const MAX_SHOWN_PER_SECOND = 1000;
-  const ROWS_KEPT = 5000;
+  const ROWS_KEPT = 2000;
   const PAGE = 1000;
   const TICK_MS = 100;
+  const BUCKET = MAX_SHOWN_PER_SECOND / 2; // lines shown at once after a quiet spell
 
   function initTail(table) {
     const { el, localizeTimes, highlighted, getJSON } = window.opslog;
@@ -22,7 +23,7 @@
     const api = table.dataset.api, q = table.dataset.q, contextHref = table.dataset.context;
     // a cursor in the page's URL (a link to "from here on") is checked by the API like any other
     let source = null, cursor = table.dataset.cursor || null, received = 0, paused = false, catchingUp = false, run = 0;
-    let eventNo = 0, waiting = [], tokens = MAX_SHOWN_PER_SECOND, lastTick = performance.now();
+    let eventNo = 0, waiting = [], tokens = BUCKET, lastTick = performance.now();
     let every = 1, seen = 0, notShown = 0;    // sampling: show 1 in `every`; lines skipped so far
     let lastEvery = 1;                         // the latest sampling rate, for the notice
     let gapCursor = null, gapEvent = null;     // where the first line not shown was
@@ -54,9 +55,15 @@
       return tr;
     }
 
+    // Whether to keep the newest line in view: decided when the user scrolls, so that showing lines
+    // never has to measure the page first (a layout of thousands of rows, ten times a second).
+    let atBottom = true;
+    window.addEventListener("scroll", () => {
+      atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
+    }, { passive: true });
+
     function show(records, ev) {
       if (!records.length) return;
-      const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
       const frag = document.createDocumentFragment();
       for (const rec of records) frag.appendChild(row(rec, ev));
       localizeTimes(frag);
@@ -78,7 +85,7 @@
     }
 
     // Records wait here between the stream and the screen. Every TICK_MS what waits is shown, as
-    // far as a token bucket (MAX_SHOWN_PER_SECOND, a second's worth at most) allows; beyond it 1
+    // far as a token bucket (MAX_SHOWN_PER_SECOND, BUCKET at once after a quiet spell) allows; beyond it 1
     // in N is shown and the rest counted: arrival faster than the page can show, measured as
     // such, whether the stream is fast or this browser slow.
     function onRecords(e) {
@@ -92,7 +99,7 @@
 
     function tick() {
       const now = performance.now();
-      tokens = Math.min(MAX_SHOWN_PER_SECOND, tokens + ((now - lastTick) / 1000) * MAX_SHOWN_PER_SECOND);
+      tokens = Math.min(BUCKET, tokens + ((now - lastTick) / 1000) * MAX_SHOWN_PER_SECOND);
       lastTick = now;
       if (!waiting.length) return;
       const total = waiting.reduce((s, w) => s + w.records.length, 0);
