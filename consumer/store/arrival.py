@@ -13,7 +13,9 @@ How a batch gets its positions (`ArrivalOrder.stamped`):
 2. Stamp the records `arrival = start + i` and insert them (unordered, as always). The insert
    is sent only while the lease holds, and bounded by what is left of it (`pymongo.timeout`):
    a lease too close to its end is given back and a fresh block taken.
-3. Close the block (`$unset open.<start>`). Only then can a reader pass it.
+3. Close the block (`$unset open.<start>`). Only then can a reader pass it. A failed insert
+   leaves its block open until the lease ends (the server may still be finishing it); the
+   retry takes a new block.
 
 The readable frontier (`common.arrival.frontier`) is read from that one document, so it is a consistent
 snapshot: below the lowest open block that has not expired, else `n`. A record is visible
@@ -83,21 +85,22 @@ class ArrivalOrder:
     @contextmanager
     def stamped(self, docs: list[dict[str, Any]]) -> Iterator[None]:
         """Stamp `docs` with a fresh block of positions; the body inserts them. The block is
-        closed once the body returns or fails (a failed body's stored records keep their places)."""
+        closed once the body returns. If it fails, the block stays open until its lease ends:
+        an insert the client gave up on may still be running on the server (it stops at its
+        maxTimeMS, within the lease), and a reader must not pass records still arriving. The
+        retry takes a new block; records this attempt stored keep their positions."""
         start, until = self._reserve(len(docs))
-        try:
-            self.pause(start, len(docs))
-            if until - self.clock() < MARGIN:  # frozen or slow since: this lease may be over for readers
-                self._close(start)
-                start, until = self._reserve(len(docs))
-            for i, doc in enumerate(docs):
-                doc[FIELD] = start + i
-            with pymongo.timeout(max(0.1, until - self.clock() - MARGIN / 2)):
-                yield
-        finally:
+        self.pause(start, len(docs))
+        if until - self.clock() < MARGIN:  # frozen or slow since: this lease may be over for readers
             self._close(start)
+            start, until = self._reserve(len(docs))
+        for i, doc in enumerate(docs):
+            doc[FIELD] = start + i
+        with pymongo.timeout(max(0.1, until - self.clock() - MARGIN / 2)):
+            yield
+        self._close(start)
 
-    def _reserve(self, count: int) -> tuple[int, int | float]:
+    def _reserve(self, count: int) -> tuple[int, float]:
         """A block of `count` positions, registered open with a lease: (its first position, lease end)."""
         for _ in range(CAS_ATTEMPTS):
             if self._n is None:

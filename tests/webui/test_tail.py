@@ -4,6 +4,7 @@ order, whatever its event time; cursors checked; a scan budget; the same stream 
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -188,3 +189,20 @@ def test_event_streams_count_against_max_streams(make_app, seed, now):
     finally:
         held.close()
     assert client.get("/api/tail", headers={"Accept": "text/event-stream"}, buffered=False).status_code == 200
+
+
+def test_a_failed_insert_leaves_its_block_open_until_the_lease_ends_and_the_retry_takes_a_new_one(db):
+    """The server may still be finishing an insert the client gave up on: readers wait for the lease."""
+    state = db[STATE_COLLECTION]
+    order = ArrivalOrder(state, lease=30)
+    docs = [{"_id": f"r{i}"} for i in range(3)]
+    with pytest.raises(RuntimeError), order.stamped(docs):
+        raise RuntimeError("the insert failed")
+    failed = docs[0]["arrival"]
+    doc = state.find_one({"_id": "logs"})
+    assert frontier(doc, time.time()) == failed - 1, "still open: the tail does not pass it"
+    with order.stamped(docs):
+        db.logs.insert_many(docs)
+    assert [d["arrival"] for d in docs] == [failed + 3, failed + 4, failed + 5]
+    assert frontier(state.find_one({"_id": "logs"}), time.time()) == failed - 1
+    assert frontier(state.find_one({"_id": "logs"}), time.time() + 31) == failed + 5
