@@ -3,7 +3,7 @@
 A request goes down through three layers, and imports point the same way:
 
 * views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
-  proxy header), `api` (JSON), `pages` (HTML), `openapi` (the API's document),
+  proxy header), `api` (JSON), `tail` (the live tail, JSON or Server-Sent Events), `pages` (HTML), `openapi` (the API's document),
   `ops` (health, metrics); with their helpers `formats` (records as JSON, NDJSON,
   CSV), `streams` (how many downloads may stream at once), `throttle` (failed
   sign-ins), `peers` (which proxies to believe).

@@ -98,7 +98,9 @@ def _checked(flt: Filters, position: int) -> int:
 def _event_stream(flt: Filters, start: int) -> Response:
     cfg = current_app.config
     lifetime = float(cfg.get("OPSLOG_TAIL_STREAM_SECONDS", STREAM_SECONDS))
-    heartbeat = float(cfg.get("OPSLOG_TAIL_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS))
+    # more often than waitress' channel_timeout (webui.request_timeout) closes a silent connection
+    heartbeat = min(float(cfg.get("OPSLOG_TAIL_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)),
+                    cfg["OPSLOG"].webui.request_timeout / 2)
     response = Response(stream_with_context(_events(flt, start, lifetime, heartbeat)),
                         mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-store"
