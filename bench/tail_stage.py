@@ -10,7 +10,7 @@
 - `browser`: the tail page in headless Chromium opened on that backlog (`?cursor=`): the rate
   its stream delivers lines into the page (`received_lines_s`), and what it shows of them
   (it shows at most about 1,000 lines/s by design and counts the rest, `shown`).
-- `delay_ms`: shipper + consumer + web; a file grows at RATE lines/s for BENCH_TAIL_DELAY_S
+- `delay_ms`: shipper + consumer + web; a file grows at RATE (BENCH_TAIL_RATE) lines/s for BENCH_TAIL_DELAY_S
   seconds; an SSE client following the tail notes when each line arrives: p50/p95 of arrival
   minus write time (includes the shipper's and consumer's batching and the stream's 0.25 s poll).
   Beside it, `stored_p50/p95`: when a poll of the database every 20 ms first finds each line (the
@@ -38,7 +38,7 @@ from bench.procs import OpslogProcess, write_config
 from bench.records import batches, documents, records
 from common.localservices import free_port
 
-RATE = 1000
+RATE = env_int("BENCH_TAIL_RATE", 1000)  # lines/s of the delay run: below what the pipeline stores here
 PAGE = 1000
 POLL = 0.02
 
