@@ -3,16 +3,20 @@
 A request goes down through three layers, and imports point the same way:
 
 * views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
-  proxy header), `api` (JSON), `tail` (the live tail, JSON or Server-Sent Events), `pages` (HTML), `openapi` (the API's document),
-  `ops` (health, metrics); with their helpers `formats` (records as JSON, NDJSON,
-  CSV), `streams` (how many downloads may stream at once), `throttle` (failed
+  proxy header; roles and `require_role`), `api` (JSON), `tail` (the live tail, JSON or
+  Server-Sent Events), `pages` (HTML), `openapi` (the
+  API's document), `ops` (health, metrics), `saved` (saved searches, with `saved_body`
+  checking their bodies), `team` (`/api/me`, `/api/users`); with their helpers `formats`
+  (records as JSON, NDJSON, CSV), `streams` (how many downloads may stream at once), `throttle` (failed
   sign-ins), `peers` (which proxies to believe).
 * `params`: HTTP in, the query layer's types out (`Filters`, `Cursor`) or a
   `ParamError` naming the parameter (a 400); and `query_args`, back to links.
+* `accounts`: users kept in MongoDB and saved searches (`accounts.AccountStore`, the
+  web side's writes; `get_accounts()` in a view) and the `opslog user` commands.
 * `queries`: every read, behind `queries.LogReader` (`get_reader()` in a view), the
-  only thing that talks to MongoDB. It imports nothing above it.
+  only other thing that talks to MongoDB. Neither imports anything above it.
 
-Its commands, `opslog web` and `opslog hash-password`, live in `webui.cli` (the
+Its commands, `opslog web`, `opslog hash-password` and `opslog user`, live in `webui.cli` (the
 `opslog.commands` entry points); webui builds on common/ alone.
 
 `config` is always the whole `common.config.Config`; `web` is its `webui` section,
@@ -31,7 +35,8 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers, tail
+from webui import api, auth, openapi, ops, pages, peers, saved, tail, team
+from webui.accounts import AccountStore
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -66,12 +71,13 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
     app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout)
+    app.extensions["opslog.accounts"] = AccountStore(db, timeout=web.query_timeout)
     app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, tail.bp, openapi.bp, pages.bp, ops.bp):
+    for blueprint in (auth.bp, api.bp, tail.bp, openapi.bp, pages.bp, ops.bp, team.bp, saved.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)
@@ -98,7 +104,10 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ParamError)
     def bad_param(exc: ParamError):
         if _wants_json():
-            return json_response({"error": exc.error, "param": exc.param}, 400)
+            body = {"error": exc.error, "param": exc.param}
+            if exc.position is not None:
+                body["position"] = exc.position
+            return json_response(body, 400)
         return render_template("error.html", status=400, message=f"{exc.param}: {exc.error}"), 400
 
     @app.errorhandler(StoreUnavailable)

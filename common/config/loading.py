@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ from common.config.schema import (
 )
 from common.config.values import (
     _amqp_url,
+    _api_token_entries,
     _bool,
     _check_url_password,
     _choice,
@@ -37,6 +39,7 @@ from common.config.values import (
     _mongo_uri,
     _networks,
     _positive_int,
+    _roles,
     _secret,
     _Section,
     _string,
@@ -48,6 +51,7 @@ from common.config.values import (
 )
 from common.durations import parse_duration, parse_size
 from common.errors import ConfigError
+from common.roles import ROLES
 
 T = TypeVar("T")
 
@@ -117,6 +121,21 @@ def _from_env(env: Mapping[str, str], name: str, convert: Callable[[str], T], fa
         return fallback
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$")
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    """`mongo.field_indexes`: parsed field names as the query language spells them (`status`, `req.method`)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of field names")
+    bad = [v for v in value if not _FIELD_NAME.match(v) or v.split(".")[0] in ("host", "app", "source", "level",
+                                                                               "message")]
+    if bad:
+        raise ValueError(f"not parsed field names (letters, digits, _ - @, dotted; not host, app, source, level, "
+                         f"message, which are indexed already): {', '.join(map(repr, bad[:5]))}")
+    return tuple(dict.fromkeys(value))
+
+
 def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
     """A validated Config from already-parsed YAML data; ConfigError lists every problem."""
     env = os.environ if env is None else env
@@ -142,7 +161,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         uri = _from_env(env, "OPSLOG_MONGO_URI", _mongo_uri, uri, problems)
     mongo = MongoConfig(uri=uri, write_concern=m.get("write_concern", 1, _write_concern),
                         journal=m.get("journal", True, _bool),
-                        retention=m.get("retention", None, parse_duration))
+                        retention=m.get("retention", None, parse_duration),
+                        field_indexes=m.get("field_indexes", (), _field_names),
+                        wildcard_index=m.get("wildcard_index", False, _bool))
     m.finish()
     for url in amqp.urls:
         _check_url_password(url, "amqp.url", problems)
@@ -190,7 +211,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
     c.finish()
 
     w = root.section("webui")
-    tokens = w.get("api_tokens", (), _strings)
+    token_entries = w.get("api_tokens", [], _api_token_entries)
+    tokens = tuple(token for token, _role in token_entries)
     for i, token in enumerate(tokens):
         try:
             _secret(token, MIN_API_TOKEN_CHARS, "characters")
@@ -202,6 +224,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         auth=w.get("auth", "password", _choice(*AUTH_MODES)),
         users=w.get("users", {}, _users),
         api_tokens=tuple(t for t in tokens if t),
+        api_token_roles={token: role for token, role in token_entries if token and role},
+        roles=w.get("roles", {}, _roles),
+        proxy_default_role=w.get("proxy_default_role", "viewer", _choice(*ROLES)),
         secret_key=w.get("secret_key", None, lambda v: _secret(v, MIN_SECRET_KEY_BYTES, "bytes")),
         proxy_header=w.get("proxy_header", "X-Forwarded-User", _string),
         trusted_proxies=w.get("trusted_proxies", (), _networks),
@@ -220,8 +245,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
                                  "thread")
     if webui.connection_limit < webui.threads:
         w.problem("connection_limit", f"must be at least webui.threads ({webui.threads})")
-    if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
-        w.problem("users", "auth is 'password' but no users or api_tokens are configured")
+    # auth: password with no users here is fine: they may be in MongoDB (`opslog user add`).
     if webui.auth == "proxy_header" and w.data.get("trusted_proxies") is None:
         w.problem("trusted_proxies", "is required with auth: proxy_header: the addresses (CIDRs) of the proxies "
                   "that set the user header; requests from anywhere else get no user from it")

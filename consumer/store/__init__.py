@@ -12,6 +12,9 @@ failure, or storing a redelivered message again, changes nothing:
    an earlier attempt of the same message inserted (`batch` equals its id);
    duplicates first stored by another message are counted by that one.
 
+3. `field_catalogue`: the parsed fields each app's records carry, one bulk of
+   `$inc` upserts per batch (`consumer.store.catalogue`; best effort).
+
 `attempts` holds the isolated attempts at suspect messages (`consumer.store.attempts`).
 
 pymongo errors are translated here: connection trouble, no primary, timeouts
@@ -41,8 +44,17 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from consumer.store.arrival import ArrivalOrder
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
+from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
-from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
+from consumer.store.indexes import (
+    LOG_INDEXES,
+    ROLLUP_INDEXES,
+    ensure_indexes,
+    ensure_ttl,
+    ensure_wildcard,
+    field_indexes,
+    is_text,
+)
 from consumer.store.writes import DUPLICATE_KEY, write_command
 
 log = logging.getLogger(__name__)
@@ -106,6 +118,7 @@ class Store:
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
         self.attempts = self.db["attempts"]
+        self.catalogue = FieldCatalogue(self.db["field_catalogue"])
         self.arrival = ArrivalOrder(self.db[STATE_COLLECTION], arrival_lease) if arrival_lease else None
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
@@ -129,12 +142,15 @@ class Store:
         """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
         try:
             retention = int(self.mongo_cfg.retention) if self.mongo_cfg.retention else None
-            ensure_indexes(self.logs, LOG_INDEXES)
+            ensure_indexes(self.logs, LOG_INDEXES + field_indexes(self.mongo_cfg.field_indexes))
+            if self.mongo_cfg.wildcard_index:
+                ensure_wildcard(self.logs)
             ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
             ensure_indexes(self.rollups, ROLLUP_INDEXES)
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
             ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
             ensure_attempts_ttl(self.attempts)
+            self.catalogue.init()
             if self.arrival is not None:
                 self.arrival.init()
             self.text_search = self._detect_text_search()
@@ -198,6 +214,8 @@ class Store:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
             self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
+            # only what this attempt inserted: a redelivery is not catalogued twice (no guard list here)
+            self.catalogue.record(d for m in messages for d in m.docs if d["_id"] not in inserted.duplicate_ids)
             self._trim_guards()
         except PyMongoError as exc:
             raise _translate(exc) from exc

@@ -29,12 +29,14 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
+from webui.queries.fields import list_fields
 from webui.queries.filters import Cursor, Filters
 from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
 from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
+from webui.queries.plan import Capabilities
 from webui.queries.search import Page, newest_page
 from webui.queries.tail import TailPage, end_position, tail_page
 
@@ -61,13 +63,15 @@ class LogReader:
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
                  query_timeout: float = 10.0):
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
-        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock)
+        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock,
+                                 catalogue=db["field_catalogue"])
         self.hours = HourCache(self.handle.rollups, clock)
         # The tail reads the arrival state and the records it vouches for from the primary: a
         # secondary, or two of them, could show the state ahead of the records.
         self.tail_handle = ReadHandle(logs=db.get_collection("logs", read_preference=ReadPreference.PRIMARY),
                                       rollups=self.handle.rollups, hosts=self.handle.hosts, clock=clock)
         self.arrival = db.get_collection(STATE_COLLECTION, read_preference=ReadPreference.PRIMARY)
+        self._capabilities: tuple[float, Capabilities] | None = None
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
@@ -92,6 +96,20 @@ class LogReader:
                 raise StoreUnavailable(f"database unreachable: {exc}") from exc
             raise
 
+    def capabilities(self) -> Capabilities:
+        """What the server offers the planner: probed (a text index on `logs`?), then kept for a minute."""
+        now = time.monotonic()
+        if self._capabilities is None or now - self._capabilities[0] > 60:
+            with self._guarded():
+                indexes = self.handle.logs.index_information()
+            keys = [list(info.get("key", ())) for info in indexes.values()]
+            text = any(v == "text" for key in keys for _, v in key)
+            fields = frozenset(key[0][0] for key in keys if len(key) == 2 and key[1][0] == "ts"
+                               and key[0][0].startswith("fields."))
+            wildcard = any(key and key[0][0] == "fields.$**" for key in keys)
+            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard))
+        return self._capabilities[1]
+
     def ping(self) -> None:
         with self._guarded():
             self.db.command("ping")
@@ -110,6 +128,7 @@ class LogReader:
     def search(self, flt: Filters, limit: int, cursor: Cursor | None = None,
                budget: int | None = None) -> Page:
         """The newest `limit` records matching `flt` (older than `cursor`), newest first."""
+        flt = flt.resolved(self.capabilities())
         with self._guarded():
             return newest_page(self.handle, flt, limit, cursor, Budget(budget or self.scan_budget))
 
@@ -131,7 +150,10 @@ class LogReader:
             return end_position(self.tail_handle, self.arrival)
 
     def tail(self, flt: Filters, after: int, limit: int, budget: int | None = None) -> TailPage:
-        """Records matching `flt` stored after position `after`, oldest first (`queries.tail`)."""
+        """Records matching `flt` stored after position `after`, oldest first (`queries.tail`).
+
+        `flt` is planned without the server's capabilities on purpose: a `$text` lead would walk
+        the text index, not the arrival range the scan budget bounds; the plain plan is exact."""
         with self._guarded():
             return tail_page(self.tail_handle, self.arrival, flt, after, limit, Budget(budget or self.scan_budget))
 
@@ -150,8 +172,14 @@ class LogReader:
 
     def histogram(self, flt: Filters, bucket: timedelta, budget: int | None = None) -> dict[str, Any]:
         """Counts per bucket and level over the window; `complete` is False where the budget ran out."""
+        flt = flt.resolved(self.capabilities())
         with self._guarded():
             return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
+
+    def fields(self, app: str | None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The parsed fields records carry (of `app`, or of every app), most frequent first."""
+        with self._guarded():
+            return list_fields(self.handle, app, limit)
 
     def hosts(self, limit: int = 2000) -> list[dict[str, Any]]:
         with self._guarded():
