@@ -206,3 +206,16 @@ def test_a_failed_insert_leaves_its_block_open_until_the_lease_ends_and_the_retr
     assert [d["arrival"] for d in docs] == [failed + 3, failed + 4, failed + 5]
     assert frontier(state.find_one({"_id": "logs"}), time.time()) == failed - 1
     assert frontier(state.find_one({"_id": "logs"}), time.time() + 31) == failed + 5
+
+
+def test_the_query_language_filters_the_tail_and_a_bad_query_names_its_position(api, seed, now):
+    query = "status>=500 AND NOT path:/health*"
+    cursor = start(api, q=query)
+    seed([make_doc(now, f"req {i}", offset=i, fields={"status": 200 + 100 * (i % 4),
+                                                       "path": "/health/live" if i % 3 == 0 else "/api/orders"})
+          for i in range(40)])
+    records, _ = walk(api, cursor, 100, q=query)
+    expected = [f"req {i}" for i in range(40) if i % 4 == 3 and i % 3 != 0]
+    assert expected and [r["message"] for r in records] == expected
+    bad = api.get("/api/tail", query_string={"q": "level:(error", "cursor": cursor})
+    assert bad.status_code == 400 and bad.get_json()["param"] == "q" and "position" in bad.get_json()
