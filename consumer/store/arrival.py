@@ -11,11 +11,12 @@ How a batch gets its positions (`ArrivalOrder.stamped`):
    dense: a batch of k records takes exactly k, so a range of positions holds at most as
    many records as its width (the tail's scan budget rests on that).
 2. Stamp the records `arrival = start + i` and insert them (unordered, as always). The insert
-   is sent only while the lease holds, and bounded by what is left of it (`pymongo.timeout`):
-   a lease too close to its end is given back and a fresh block taken.
+   is sent only while the lease holds (a lease too close to its end is given back and a fresh
+   block taken), and a thread renews the lease while the insert runs, so a slow database
+   holds the tail back rather than letting it pass a batch still arriving.
 3. Close the block (`$unset open.<start>`). Only then can a reader pass it. A failed insert
-   leaves its block open until the lease ends (the server may still be finishing it); the
-   retry takes a new block.
+   leaves its block open until the lease ends, unrenewed (the server may still be finishing
+   it); the retry takes a new block.
 
 The readable frontier (`common.arrival.frontier`) is read from that one document, so it is a consistent
 snapshot: below the lowest open block that has not expired, else `n`. A record is visible
@@ -47,6 +48,7 @@ Why not the alternatives:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -85,10 +87,10 @@ class ArrivalOrder:
     @contextmanager
     def stamped(self, docs: list[dict[str, Any]]) -> Iterator[None]:
         """Stamp `docs` with a fresh block of positions; the body inserts them. The block is
-        closed once the body returns. If it fails, the block stays open until its lease ends:
-        an insert the client gave up on may still be running on the server (it stops at its
-        maxTimeMS, within the lease), and a reader must not pass records still arriving. The
-        retry takes a new block; records this attempt stored keep their positions."""
+        closed once the body returns; its lease is renewed while the body runs. If the body
+        fails, the block stays open until its lease ends: an insert whose connection broke may
+        still be finishing on the server, and a reader must not pass records still arriving.
+        The retry takes a new block; records this attempt stored keep their positions."""
         start, until = self._reserve(len(docs))
         self.pause(start, len(docs))
         if until - self.clock() < MARGIN:  # frozen or slow since: this lease may be over for readers
@@ -96,9 +98,32 @@ class ArrivalOrder:
             start, until = self._reserve(len(docs))
         for i, doc in enumerate(docs):
             doc[FIELD] = start + i
-        with pymongo.timeout(max(0.1, until - self.clock() - MARGIN / 2)):
+        with self._renewed(start):
             yield
         self._close(start)
+
+    @contextmanager
+    def _renewed(self, start: int) -> Iterator[None]:
+        """Keep the block's lease from ending while this worker inserts (however slow the database):
+        a thread pushes it on every third of a lease. A lease that ended already (the worker was
+        frozen) is not revived: readers may have passed it."""
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(self.lease / 3):
+                try:
+                    self.state.update_one({"_id": STATE_ID, f"open.{start}": {"$gte": self.clock()}},
+                                          {"$set": {f"open.{start}": self.clock() + self.lease}})
+                except pymongo.errors.PyMongoError as exc:
+                    log.warning("could not renew arrival block %d: %s", start, exc)
+
+        renewer = threading.Thread(target=renew, name=f"arrival-lease-{start}", daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
 
     def _reserve(self, count: int) -> tuple[int, float]:
         """A block of `count` positions, registered open with a lease: (its first position, lease end)."""

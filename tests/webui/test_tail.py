@@ -219,3 +219,16 @@ def test_the_query_language_filters_the_tail_and_a_bad_query_names_its_position(
     assert expected and [r["message"] for r in records] == expected
     bad = api.get("/api/tail", query_string={"q": "level:(error", "cursor": cursor})
     assert bad.status_code == 400 and bad.get_json()["param"] == "q" and "position" in bad.get_json()
+
+
+def test_a_slow_insert_keeps_its_block_open_past_the_lease_by_renewing_it(db):
+    state = db[STATE_COLLECTION]
+    order = ArrivalOrder(state, lease=3)
+    docs = [{"_id": "slow"}]
+    with order.stamped(docs):
+        end = time.monotonic() + 5  # longer than the lease: only renewal keeps readers below the block
+        while time.monotonic() < end:
+            assert frontier(state.find_one({"_id": "logs"}), time.time()) == docs[0]["arrival"] - 1
+            time.sleep(0.5)
+        db.logs.insert_many(docs)
+    assert frontier(state.find_one({"_id": "logs"}), time.time()) == docs[0]["arrival"]
