@@ -111,8 +111,7 @@ def test_three_consumers_one_frozen_between_sequence_and_insert_its_late_commit_
         wait_until(lambda: mongo_db.logs.count_documents({"arrival": {"$gt": first + count}}) >= 1000, timeout=60,
                    message="later batches stored by the two others")
         tail.follow()
-        assert tail.records, "the tail shows what is stored below the frozen block"
-        shown = {r["id"] for r in tail.records}
+        shown = {r["id"] for r in tail.records}  # none when the frozen block happens to be the first
         below = {d["_id"] for d in mongo_db.logs.find({"arrival": {"$lt": first}}, {"_id": 1})}
         assert shown == below, "the tail stops at the frozen block, though later records are stored"
         stalling.send_signal(signal.SIGCONT)
