@@ -17,6 +17,13 @@ setup: system-deps $(STAMP)
 system-deps:
 	@if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then \
 		echo "installing rabbitmq-server"; $(SUDO) apt-get update -q && $(APT) rabbitmq-server; fi
+	@# The journald tests write journal directories with systemd-journal-remote (it brings journalctl
+	@# along where systemd is missing). Where systemd is installed, the same version as its
+	@# libsystemd-shared: a newer one would upgrade systemd itself.
+	@if [ ! -x /lib/systemd/systemd-journal-remote ]; then \
+		echo "installing systemd-journal-remote"; \
+		version=$$(dpkg-query -W -f='$${Version}' libsystemd-shared 2>/dev/null || true); \
+		$(SUDO) apt-get update -q && $(APT) systemd-journal-remote$${version:+=$$version}; fi
 
 browser-deps:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \

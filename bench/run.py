@@ -35,7 +35,9 @@ STAGES = {
     "limits": "bench.limits",
     "peer": "bench.peer",
     "shipper": "bench.shipper_stage",
+    "journald": "bench.journald_stage",
     "consumer": "bench.consumer_stage",
+    "coverage": "bench.coverage_stage",
     "e2e": "bench.e2e_stage",
     "webui": "bench.webui_stage",
     "tail": "bench.tail_stage",
@@ -98,6 +100,8 @@ def ratios(r: dict[str, Any]) -> dict[str, float]:
         # issue 17's target: container logs and logfmt at least 0.8 of json
         "shipper_cri_vs_json": (get("shipper", "cri", "lines_s"), get("shipper", "json", "lines_s")),
         "shipper_logfmt_vs_json": (get("shipper", "logfmt", "lines_s"), get("shipper", "json", "lines_s")),
+        # journal entries/s through the journald input over json lines/s, both of the journald stage's run
+        "shipper_journald_vs_json": (get("journald", "journald", "lines_s"), get("journald", "json", "lines_s")),
         "consumer2_vs_raw_insert": (get("consumer", "2", "docs_s"), get("limits", "db_insert_docs_s")),
         # above 1: the pipeline here cannot sustain the latency run's rate, so its backlog grows
         "e2e_latency_rate_vs_e2e_throughput": (get("e2e", "latency_ms", "rate_lines_s"), get("e2e", "lines_s")),
@@ -144,6 +148,11 @@ def _rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         if isinstance(fig, dict) and "lines_s" in fig:
             rows.append((f"opslog ship {fmt}", _fmt(fig.get("lines_s"), " lines/s"),
                          _fmt(fig.get("cpu_s_per_mline")), _fmt(fig.get("rss_mib"), " MiB")))
+    jd = r.get("journald", {})
+    if isinstance(jd.get("journald"), dict):
+        rows.append(("journalctl -o json alone", _fmt(jd.get("journalctl_entries_s"), " entries/s"), "", ""))
+        rows.append(("opslog ship journald", _fmt(jd["journald"].get("lines_s"), " entries/s"),
+                     _fmt(jd["journald"].get("cpu_s_per_mline")), _fmt(jd["journald"].get("rss_mib"), " MiB")))
     for n, fig in r.get("consumer", {}).items():
         if isinstance(fig, dict) and "docs_s" in fig:
             rows.append((f"opslog consume x{n}", _fmt(fig.get("docs_s"), " docs/s"),

@@ -34,11 +34,11 @@ FORMATS = {"plain": "nginx_combined", "nginx_combined": "nginx_combined", "json"
 EXCHANGE, QUEUE, DEAD = "opslog", "opslog.records", "opslog.dead"
 
 
-def config(ctx: Context, fmt: str, state_dir: str, metrics_port: int) -> dict:
+def config(ctx: Context, fmt: str, state_dir: str, metrics_port: int, inputs: list[dict] | None = None) -> dict:
     return {
         "amqp": {"url": ctx.amqp_url, "exchange": EXCHANGE, "queue": QUEUE, "dead_letter_queue": DEAD},
         "shipper": {"host": BENCH_HOST, "state_dir": state_dir, "metrics_listen": f"127.0.0.1:{metrics_port}",
-                    "inputs": [{"paths": [ctx.path(FORMATS[fmt])], "app": "bench", "format": fmt}]},
+                    "inputs": inputs or [{"paths": [ctx.path(FORMATS[fmt])], "app": "bench", "format": fmt}]},
         "log_level": "warning",
     }
 
@@ -47,10 +47,12 @@ def clear_topology(broker: Broker) -> None:
     broker.delete([QUEUE, DEAD], [EXCHANGE, EXCHANGE + ".dlx"])
 
 
-def one_run(ctx: Context, fmt: str, run_dir: Path) -> dict[str, float]:
-    lines = ctx.files[FORMATS[fmt]]["lines"]
+def one_run(ctx: Context, fmt: str, run_dir: Path, inputs: list[dict] | None = None,
+            lines: int | None = None) -> dict[str, float]:
+    """One `opslog ship` on `fmt`'s bench file, or on `inputs` holding `lines` records (bench.journald_stage)."""
+    lines = lines if lines is not None else ctx.files[FORMATS[fmt]]["lines"]
     port = free_port()
-    cfg = write_config(run_dir / "ship.yaml", config(ctx, fmt, str(run_dir / "state"), port))
+    cfg = write_config(run_dir / "ship.yaml", config(ctx, fmt, str(run_dir / "state"), port, inputs))
     with Broker(ctx.amqp_url) as broker:
         clear_topology(broker)
         node = ProcessTree(ctx.broker_pid).sample() if ctx.broker_pid else None

@@ -1,4 +1,4 @@
-"""The shipper: tail files, parse lines into records, publish confirmed batches.
+"""The shipper: tail files and the journal, parse lines into records, publish confirmed batches.
 
 Builds on common/ alone. Its commands, `opslog ship` and `opslog import` (the
 back-fill), live in `shipper.cli` (the `opslog.commands` entry points).
@@ -22,6 +22,10 @@ How it is put together (each module one concern; data flows down the list):
   `parse_syslog`, `parse_access`, `logfmt`): a line's text in, `Parsed` out.
 - `shipper.records`: a line in, its record row out; the one record maker,
   shared with the importer so both give a line the same id.
+- `shipper.journals`, `shipper.journal`, `shipper.journal_entry`: `type: journald`
+  inputs. `Journals` holds each input's confirmed cursor (into the registry, on
+  confirm); `JournalReader` runs journalctl on a thread of its own into a bounded
+  buffer; `entry_maker` turns an entry into its record row.
 - `shipper.sender`: publishing batches with confirms on lanes of their own.
 - `shipper.reload`: SIGHUP, the config re-read; `Files` and `Sender` then
   reconfigure themselves.

@@ -32,8 +32,9 @@ _TOKEN = re.compile(r'([^\s="]+)(?:(=)("[^"\\]*(?:\\.[^"\\]*)*"|[^\s"=]*))?(?=\s
 _ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|.)', re.DOTALL)
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b",
             "f": "\f", "v": "\v", "0": "\0"}
-_INT = re.compile(r"-?(?:0|[1-9]\d{0,18})")
-_FLOAT = re.compile(r"-?\d+(?:\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)")
+# A bare number, in one match: its digits, and a fraction or exponent when it is a float. An integer
+# is `0` or starts with 1-9 and has at most 19 digits (then int64's range decides); a float is finite.
+_NUMBER = re.compile(r"-?(\d+)(\.\d+(?:[eE][-+]?\d+)?|[eE][-+]?\d+)?")
 _INT64_MAX = (1 << 63) - 1
 _NUMERIC = frozenset("-0123456789")
 
@@ -49,27 +50,37 @@ def _unescape(match: re.Match[str]) -> str:
     return _ESCAPES.get(code, "\\" + code)  # an escape Go would not write: keep it as it is
 
 
+def _number(text: str) -> Any:
+    """A bare value starting like a number: the number, or `text` when it is not one (a time,
+    a hex id) or cannot be kept as one. One match decides, not an int() and a float() tried."""
+    match = _NUMBER.fullmatch(text)
+    if match is None:
+        return text
+    if match[2]:
+        real = float(text)
+        return real if math.isfinite(real) else text
+    digits = match[1]
+    if len(digits) > 19 or not ("1" <= digits[0] <= "9" or digits == "0"):
+        return text
+    number = int(text)
+    return number if -_INT64_MAX - 1 <= number <= _INT64_MAX else text  # BSON holds int64
+
+
 def _value(text: str) -> Any:
     """A value as the record keeps it: a quoted one unescaped, a bare number as a number."""
     if text[:1] == '"':
         text = text[1:-1]
         return _ESCAPE.sub(_unescape, text) if "\\" in text else text
-    if text and text[0] in "-0123456789":
-        if _INT.fullmatch(text):
-            number = int(text)
-            return number if -_INT64_MAX - 1 <= number <= _INT64_MAX else text  # BSON holds int64
-        if _FLOAT.fullmatch(text):
-            real = float(text)
-            return real if math.isfinite(real) else text
-    return text
+    return _number(text) if text and text[0] in _NUMERIC else text
 
 
 def split_pairs(line: str) -> dict[str, Any]:
     """The line's pairs in order (a repeated key: the last one wins); LogfmtError if it is not logfmt."""
-    pairs = _split_quotes(line) if "\\" not in line else _split_escaped(line)
-    if not any(value is not True for value in pairs.values()):
-        raise LogfmtError("no key=value pair")
-    return pairs
+    return _split_quotes(line) if "\\" not in line else _split_escaped(line)
+
+
+def _no_pair(pairs: dict[str, Any]) -> bool:
+    return all(value is True for value in pairs.values())
 
 
 def _split_escaped(line: str) -> dict[str, Any]:
@@ -79,6 +90,8 @@ def _split_escaped(line: str) -> dict[str, Any]:
         if bad:
             raise LogfmtError(f"not logfmt at {bad[:40]!r}")
         pairs[key] = _value(value) if equals else True
+    if _no_pair(pairs):
+        raise LogfmtError("no key=value pair")
     return pairs
 
 
@@ -90,6 +103,8 @@ def _split_quotes(line: str) -> dict[str, Any]:
     if last % 2:
         raise LogfmtError("unclosed quote")
     pairs: dict[str, Any] = {}
+    number, numeric = _number, _NUMERIC
+    found = bare = False  # a key=value pair seen; a bare key seen (it may have replaced every pair)
     for i in range(0, last + 1, 2):
         region = pieces[i]
         if i and region and not region[0].isspace():
@@ -106,11 +121,19 @@ def _split_quotes(line: str) -> dict[str, Any]:
             quoted = None
         for token in tokens:
             key, equals, value = token.partition("=")
-            if not key or "=" in value:
-                raise LogfmtError(f"not logfmt at {token[:40]!r}")
-            pairs[key] = (_value(value) if value and value[0] in _NUMERIC else value) if equals else True
+            if equals:
+                if not key or "=" in value:
+                    raise LogfmtError(f"not logfmt at {token[:40]!r}")
+                pairs[key] = number(value) if value and value[0] in numeric else value
+                found = True
+            else:
+                pairs[key] = True
+                bare = True
         if quoted is not None:
             pairs[quoted[0]] = quoted[1]
+            found = True
+    if not found or (bare and _no_pair(pairs)):
+        raise LogfmtError("no key=value pair")
     return pairs
 
 

@@ -30,13 +30,19 @@ class ShipperMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.lines_read = Counter("opslog_shipper_lines_read", "Lines read from files", registry=r)
+        self.lines_read = Counter("opslog_shipper_lines_read", "Lines read from files (and journal entries)",
+                                  registry=r)
         self.records_published = Counter("opslog_shipper_records_published",
                                          "Records confirmed by the broker", registry=r)
         self.batches_published = Counter("opslog_shipper_batches_published",
                                          "Batches confirmed by the broker", registry=r)
         self.parse_errors = Counter("opslog_shipper_parse_errors", "Records shipped with parse_error", registry=r)
         self.reconnects = Counter("opslog_shipper_reconnects", "Broker failures that forced a reconnect", registry=r)
+        self.journal_skipped = Counter("opslog_shipper_journal_skipped_entries",
+                                       "Journal entries vacuumed before they were read (seqnums skipped)", registry=r)
+        self.journal_oversized = Counter("opslog_shipper_journal_oversized_entries",
+                                         "Journal entries skipped: their JSON is longer than the input's bound",
+                                         registry=r)
         self.open_files = Gauge("opslog_shipper_open_files", "Files open for reading", registry=r)
         self.buffered_bytes = Gauge("opslog_shipper_buffered_bytes",
                                     "Encoded batches waiting for the broker's confirm", registry=r)

@@ -14,7 +14,13 @@ rather than dropped: a copy of the old content (copytruncate's `app.log.1`)
 has the same fingerprint and the same bytes before that offset, and is read
 from there instead of from its start (`copy_offset`).
 
-Version 1 files (no `tail`, no `retired`) load as they are.
+Journal inputs (shipper.journals) keep their confirmed cursor under `journals`, keyed by
+the input's journal (`journal:<directory or "system">`, `#n` for a second input on it): not
+a file, so never pruned with the files. An older shipper reading this file ignores the key.
+
+Each entry also keeps the content's `identity` (shipper.tailer.file_identity): a restart keeps
+it, and a copy found by `copy_offset` inherits it. Version 1 files (no `tail`, no `retired`) and
+entries without `identity` load as they are.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +50,7 @@ class Entry:
     offset: int
     updated: float
     tail: str | None = None  # hash of the bytes before `offset` (shipper.tailer.tail_hash)
+    identity: str | None = None  # the content's identity for coverage (shipper.tailer.file_identity)
 
 
 class Registry:
@@ -51,6 +59,7 @@ class Registry:
         self.path = os.path.join(state_dir, FILENAME)
         self.entries: dict[str, Entry] = {}
         self.retired: list[Entry] = []
+        self.journals: dict[str, dict[str, Any]] = {}  # journal key -> {"cursor", "seqnum", "updated"}
         self.existed = False  # False on a first start: only then does `start_at: end` apply
         self.dirty = False
         self._saved_at = 0.0
@@ -65,6 +74,11 @@ class Registry:
                 raise ValueError(f"unsupported registry version {version!r}")
             self.entries = {key: Entry(**value) for key, value in data["files"].items()}
             self.retired = [Entry(**value) for value in data.get("retired", [])]
+            journals = data.get("journals") or {}
+            if not isinstance(journals, dict):
+                raise ValueError("'journals' is not an object")
+            self.journals = {key: value for key, value in journals.items()
+                             if isinstance(value, dict) and isinstance(value.get("cursor"), str)}
             self.existed = True
         except FileNotFoundError:
             log.info("no offsets registry at %s: first start", self.path)
@@ -75,20 +89,32 @@ class Registry:
             os.replace(self.path, bad)
             log.error("offsets registry %s is unreadable (%s); kept it as %s and will re-read "
                       "files from their start (downstream de-duplicates)", self.path, exc, bad)
-            self.entries, self.retired = {}, []
+            self.entries, self.retired, self.journals = {}, [], {}
             self.existed = True
         return self
 
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
 
-    def confirm(self, key: str, path: str, fingerprint: str, offset: int, tail: str | None = None) -> None:
+    def confirm(self, key: str, path: str, fingerprint: str, offset: int, tail: str | None = None,
+                identity: str | None = None) -> None:
         """Record that everything before `offset` in this file is confirmed by the broker."""
         entry = self.entries.get(key)
         if entry is None or entry.fingerprint != fingerprint:
-            self.entries[key] = Entry(path, fingerprint, offset, time.time(), tail)
+            self.entries[key] = Entry(path, fingerprint, offset, time.time(), tail, identity)
         else:
             entry.path, entry.offset, entry.updated, entry.tail = path, offset, time.time(), tail
+            entry.identity = identity or entry.identity
+        self.dirty = True
+
+    def journal_cursor(self, key: str) -> str | None:
+        """The confirmed cursor of a journal input, if it has one."""
+        entry = self.journals.get(key)
+        return entry["cursor"] if entry is not None else None
+
+    def confirm_journal(self, key: str, cursor: str, seqnum: int) -> None:
+        """Record that a journal input's entries up to `cursor` are confirmed by the broker."""
+        self.journals[key] = {"cursor": cursor, "seqnum": seqnum, "updated": time.time()}
         self.dirty = True
 
     def forget(self, key: str) -> None:
@@ -136,7 +162,7 @@ class Registry:
         if not self.dirty or now - self._saved_at < min_interval:
             return
         data = {"version": VERSION, "files": {k: asdict(v) for k, v in self.entries.items()},
-                "retired": [asdict(e) for e in self.retired]}
+                "retired": [asdict(e) for e in self.retired], "journals": self.journals}
         tmp = f"{self.path}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, separators=(",", ":"))

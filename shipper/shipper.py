@@ -15,6 +15,11 @@ is rewound to its confirmed offset and read again once the sender is
 connected again; the record ids are deterministic, so a line published twice
 is stored once.
 
+Journal inputs (`type: journald`, shipper.journals) are read the same way:
+their readers fill bounded buffers on threads of their own, the loop takes
+what is there (`_read_journals`, never waiting), and a journal's cursor moves
+only in `_apply_confirmed`; `_rewind` restarts each journalctl after it.
+
 Before a file is restarted (truncation) or released (rotated away, deleted,
 idle), what is pending for it is shipped and every batch confirmed, so its
 confirmed offset is exact when its state changes.
@@ -30,9 +35,13 @@ from collections.abc import Callable
 from common.amqp import Publisher
 from common.config import Config, ShipperConfig
 from common.record import BatchBuilder
+from common.record.heartbeats import KIND, KIND_HEADER
 from shipper.files import Files, Finding, Input, Tracked
+from shipper.heartbeats import Heartbeats
+from shipper.journal_entry import Entry
+from shipper.journals import JournalInput, Journals
 from shipper.metrics import ShipperMetrics
-from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, record_app, record_maker
+from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, covered_bytes, record_app, record_maker
 from shipper.registry import Registry
 from shipper.reload import reloaded_config
 from shipper.sender import Batch, Sender
@@ -52,13 +61,17 @@ class Shipper:
         shipper_config = config.shipper
         self.metrics = metrics or ShipperMetrics()
         self.registry = Registry(shipper_config.state_dir)
-        self.files = Files(shipper_config, self.registry, [Input(i) for i in shipper_config.inputs])
+        self.files = Files(shipper_config, self.registry,
+                           [Input(i) for i in shipper_config.inputs if i.type == "file"])
+        self.journals = Journals(shipper_config, self.registry, self.metrics)  # type: journald (shipper.journals)
         self.sender = Sender(publisher, shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         self.watcher: Watcher | None = None
+        self.heartbeats = Heartbeats(shipper_config.host, shipper_config.heartbeat_interval)
         self.batch = BatchBuilder()  # the payload being filled
         self.batch_bytes = 0
         self.batch_started = 0.0
         self.batch_ends: dict[str, tuple[Tracked, int]] = {}
+        self.journal_ends: dict[str, tuple[JournalInput, int, str]] = {}  # key -> (input, seqnum, cursor)
         self.stopping = threading.Event()
         self._reload_requested = threading.Event()
 
@@ -83,6 +96,7 @@ class Shipper:
         self.watcher = self._make_watcher()
         self.sender.start()
         try:
+            self.journals.start(first_start)
             self._scan(first_start)
             self.watcher.scanned()
             self.registry.save()  # the registry now exists: the next start is not a first start
@@ -108,7 +122,9 @@ class Shipper:
         if not self.sender.ready:
             self.stopping.wait(IDLE_SLEEP)  # broker down or connecting: read nothing
             return
-        read = self._read_all()
+        if self.heartbeats.due():
+            self._send_heartbeat()
+        read = self._read_all() + self._read_journals()
         if self.batch and (not read or time.monotonic() - self.batch_started >= self.shipper_config.batch_max_wait):
             self._submit()
         if not read:
@@ -130,6 +146,7 @@ class Shipper:
         self._apply_confirmed()
         self.registry.save()
         self.files.close()
+        self.journals.close()
         self.sender.close(timeout=max(0.5, deadline - time.monotonic()))
         if self.watcher is not None:
             self.watcher.close()
@@ -147,6 +164,7 @@ class Shipper:
         self._clear_batch()
         for tracked in self.files.tracked.values():
             tracked.rewind()
+        self.journals.rewind()
 
     def _make_watcher(self) -> Watcher:
         patterns = [p for inp in self.files.inputs for p in inp.input_config.paths]
@@ -161,8 +179,11 @@ class Shipper:
             if tracked.file.key not in self.files.tracked or not self._ship_pending(tracked):
                 continue
             if finding is Finding.TRUNCATED:
+                self.heartbeats.ended(tracked.file, "truncated")
                 self.files.restart(tracked)
             else:
+                if finding is Finding.DELETED:
+                    self.heartbeats.ended(tracked.file, "deleted")
                 self.files.release(tracked, forget=finding is Finding.DELETED)
 
     def _ship_pending(self, tracked: Tracked) -> bool:
@@ -208,6 +229,7 @@ class Shipper:
                 if not self._add(tracked, lines):
                     break  # the broker failed: everything was rewound
             elif file.shrunk() and self._ship_pending(tracked):
+                self.heartbeats.ended(tracked.file, "truncated")
                 self.files.restart(tracked)
         return total
 
@@ -234,13 +256,15 @@ class Shipper:
         now = time.time()
         if not self.batch:
             self.batch_started = time.monotonic()
-        rows, size, parse_errors = self.batch.group(host, app, path, now), self.batch_bytes, 0
+        identity = file.identity
+        (rows, lengths), size, parse_errors = self.batch.file_group(host, app, path, now, identity), self.batch_bytes, 0
         room = max_records - len(self.batch)  # records this group can take before the batch is full
         for line in lines:
             record = make(line)
             if record[PARSE_ERROR]:
                 parse_errors += 1
             rows.append(record)
+            lengths.append(line.end - line.offset if not line.truncated else covered_bytes(line))
             size += len(line.raw) + RECORD_OVERHEAD
             if len(rows) >= room or size >= max_bytes:
                 self.batch_bytes = size
@@ -248,10 +272,55 @@ class Shipper:
                 if not self._submit():
                     self.metrics.parse_errors.inc(parse_errors)
                     return False
-                rows, size, room = self.batch.group(host, app, path, now), 0, max_records
+                (rows, lengths), size, room = self.batch.file_group(host, app, path, now, identity), 0, max_records
                 self.batch_started = time.monotonic()
         if rows:
             self.batch_ends[file.key] = (tracked, lines[-1].end)
+        self.batch_bytes = size
+        if parse_errors:
+            self.metrics.parse_errors.inc(parse_errors)
+        return True
+
+    def _read_journals(self) -> int:
+        """Take what the journal readers have read (they never block the loop)."""
+        self.journals.anchor()
+        total, limit = 0, self.shipper_config.batch_max_records
+        for journal in self.journals.inputs:
+            entries = journal.take(limit)
+            if entries:
+                total += len(entries)
+                self.metrics.lines_read.inc(len(entries))
+                if not self._add_entries(journal, entries):
+                    break  # the broker failed: everything was rewound
+        return total
+
+    def _add_entries(self, journal: JournalInput, entries: list[Entry]) -> bool:
+        """Journal entries into the batch, as `_add_records` does with a file's lines: one group
+        per run of entries with the same app and source."""
+        host, now = self.shipper_config.host, time.time()
+        max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
+        if not self.batch:
+            self.batch_started = time.monotonic()
+        rows: list[tuple[object, ...]] = []
+        group: tuple[str, str] | None = None
+        size, count, parse_errors = self.batch_bytes, len(self.batch), 0
+        for entry in entries:
+            if (entry.app, entry.source) != group:
+                group = (entry.app, entry.source)
+                rows = self.batch.group(host, entry.app, entry.source, now)
+            rows.append(entry.row)
+            if entry.row[PARSE_ERROR]:
+                parse_errors += 1
+            size += entry.size
+            count += 1
+            self.journal_ends[journal.key] = (journal, entry.seqnum, entry.cursor)
+            if count >= max_records or size >= max_bytes:
+                self.batch_bytes = size
+                if not self._submit():
+                    self.metrics.parse_errors.inc(parse_errors)
+                    return False
+                group, size, count = None, 0, 0
+                self.batch_started = time.monotonic()
         self.batch_bytes = size
         if parse_errors:
             self.metrics.parse_errors.inc(parse_errors)
@@ -268,7 +337,9 @@ class Shipper:
         not taken: the sender failed (everything is rewound here) or we are stopping."""
         if not self.batch:
             return True
-        ends = {key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
+        ends: dict[str, tuple[object, int, str | None]] = {
+            key: (tracked, end, tracked.file.tail_hash(end)) for key, (tracked, end) in self.batch_ends.items()}
+        ends.update(self.journal_ends)
         batch = Batch(self.batch.encode(), len(self.batch),
                       {"x-opslog-records": len(self.batch), "x-opslog-host": self.shipper_config.host}, ends)
         self._clear_batch()
@@ -279,22 +350,38 @@ class Shipper:
             self._rewind()  # the batch is gone: read its lines again
         return taken
 
+    def _send_heartbeat(self) -> None:
+        """Hand the files' heartbeat to the sender, unless its pipeline is full (then next turn)."""
+        body = self.heartbeats.body(self.files)
+        if body is None:
+            return
+        batch = Batch(body, 0, {KIND_HEADER: KIND, "x-opslog-host": self.shipper_config.host}, {})
+        if self.sender.submit(batch, give_up=lambda: True):
+            self.heartbeats.sent()
+
     def _apply_confirmed(self) -> None:
         """Advance each file's confirmed offset (and the registry) past the confirmed batches."""
         confirmed = self.sender.take_confirmed()
         if not confirmed:
             return
         for batch in confirmed:
+            if not batch.records:
+                continue  # a heartbeat
             self.metrics.records_published.inc(batch.records)
             self.metrics.batches_published.inc()
-            for key, (tracked, end, tail) in batch.ends.items():
-                self.files.confirm(key, tracked, end, tail)
+            for key, (owner, end, tail) in batch.ends.items():
+                if isinstance(owner, JournalInput):
+                    assert tail is not None
+                    self.journals.confirm(owner, end, tail)
+                else:
+                    self.files.confirm(key, owner, end, tail)
         self.registry.save(REGISTRY_SAVE_INTERVAL)
 
     def _clear_batch(self) -> None:
         self.batch = BatchBuilder()
         self.batch_bytes = 0
         self.batch_ends = {}
+        self.journal_ends = {}
 
     # -- reload --------------------------------------------------------------------
 
@@ -313,7 +400,9 @@ class Shipper:
         for tracked in self.files.reconfigure(shipper_config):
             if self._ship_pending(tracked):
                 self.files.release(tracked, forget=False)
+        self.journals.reconfigure(shipper_config)
         self.config = config
+        self.heartbeats.interval = shipper_config.heartbeat_interval
         self.sender.reconfigure(shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         if self.watcher is not None:
             self.watcher.close()

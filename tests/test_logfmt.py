@@ -96,3 +96,11 @@ def test_lines_without_backslashes_split_the_same_on_the_fast_path_as_through_th
         except LogfmtError:
             return "refused"
     assert outcome(logfmt._split_quotes) == outcome(logfmt._split_escaped)
+
+
+def test_a_bare_value_that_only_starts_like_a_number_stays_text_and_int64_bounds_hold() -> None:
+    assert split_pairs("t=2026-11-30T10:00:00Z id=1b53a87d05 z=007 f=00.5 neg=-0 dash=- half=5. frac=.5") == {
+        "t": "2026-11-30T10:00:00Z", "id": "1b53a87d05", "z": "007", "f": 0.5, "neg": 0, "dash": "-",
+        "half": "5.", "frac": ".5"}
+    assert split_pairs("lo=-9223372036854775808 hi=9223372036854775807 over=9223372036854775808") == {
+        "lo": -(1 << 63), "hi": (1 << 63) - 1, "over": "9223372036854775808"}

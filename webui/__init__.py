@@ -6,9 +6,11 @@ A request goes down through three layers, and imports point the same way:
   proxy header; roles and `require_role`), `api` (JSON), `tail` (the live tail, JSON or
   Server-Sent Events), `pages` (HTML), `openapi` (the
   API's document), `ops` (health, metrics), `saved` (saved searches, with `saved_body`
-  checking their bodies), `team` (`/api/me`, `/api/users`); with their helpers `formats`
-  (records as JSON, NDJSON, CSV), `streams` (how many downloads may stream at once), `throttle` (failed
-  sign-ins), `peers` (which proxies to believe).
+  checking their bodies), `team` (`/api/me`, `/api/users`), `fieldstats` (a field's top
+  values, JSON), `querybar` (the query language's help page, the search page's field
+  lists); with their helpers `formats` (records as JSON, NDJSON, CSV), `streams` (how
+  many downloads may stream at once), `throttle` (failed sign-ins), `peers` (which
+  proxies to believe).
 * `params`: HTTP in, the query layer's types out (`Filters`, `Cursor`) or a
   `ParamError` naming the parameter (a 400); and `query_args`, back to links.
 * `accounts`: users kept in MongoDB and saved searches (`accounts.AccountStore`, the
@@ -35,7 +37,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers, saved, tail, team
+from webui import api, auth, coverage, fieldstats, openapi, ops, pages, peers, querybar, saved, tail, team
 from webui.accounts import AccountStore
 from webui.formats import json_response
 from webui.params import ParamError
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
     from pymongo.database import Database
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(minutes=15)
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -61,7 +62,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         log.warning("webui.secret_key is not set: using a random key, sessions end when the UI restarts")
         secret = os.urandom(32).hex()
     app.config.update(
-        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(STALE_AFTER.total_seconds()),
+        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(web.stale_after),
         SESSION_COOKIE_NAME="opslog_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         # Browsers send a Secure cookie over https, and over plain http to localhost/127.0.0.1 only.
         SESSION_COOKIE_SECURE=web.cookie_secure,
@@ -70,14 +71,15 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     if db is None:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
-    app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout)
+    app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout, word_search=web.word_search)
     app.extensions["opslog.accounts"] = AccountStore(db, timeout=web.query_timeout)
     app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, tail.bp, openapi.bp, pages.bp, ops.bp, team.bp, saved.bp):
+    for blueprint in (auth.bp, api.bp, tail.bp, coverage.bp, fieldstats.bp, openapi.bp, pages.bp, querybar.bp, ops.bp,
+                      team.bp, saved.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

@@ -11,12 +11,14 @@ from common.config.schema import (
     AUTH_MODES,
     CONTAINER_FORMATS,
     FORMATS,
+    INPUT_TYPES,
     MIN_API_TOKEN_CHARS,
     MIN_SECRET_KEY_BYTES,
     AmqpConfig,
     Config,
     ConsumerConfig,
     InputConfig,
+    JournaldConfig,
     MongoConfig,
     MultilineConfig,
     ShipperConfig,
@@ -26,7 +28,7 @@ from common.config.values import is_loopback
 from common.errors import ConfigError  # what load_config and parse_config raise
 
 __all__ = [
-    "AUTH_MODES", "CONTAINER_FORMATS", "FORMATS", "MIN_API_TOKEN_CHARS", "MIN_SECRET_KEY_BYTES",
-    "AmqpConfig", "Config", "ConfigError", "ConsumerConfig", "InputConfig", "MongoConfig", "MultilineConfig",
-    "ShipperConfig", "WebConfig", "is_loopback", "load_config", "parse_config",
+    "AUTH_MODES", "CONTAINER_FORMATS", "FORMATS", "INPUT_TYPES", "MIN_API_TOKEN_CHARS", "MIN_SECRET_KEY_BYTES",
+    "AmqpConfig", "Config", "ConfigError", "ConsumerConfig", "InputConfig", "JournaldConfig", "MongoConfig",
+    "MultilineConfig", "ShipperConfig", "WebConfig", "is_loopback", "load_config", "parse_config",
 ]

@@ -10,10 +10,12 @@ from typing import Any, TypeVar
 
 import yaml
 
+from common.config.journald import journald_input
 from common.config.schema import (
     AUTH_MODES,
     CONTAINER_FORMATS,
     FORMATS,
+    INPUT_TYPES,
     MIN_API_TOKEN_CHARS,
     MIN_SECRET_KEY_BYTES,
     AmqpConfig,
@@ -60,6 +62,8 @@ def _input(data: Any, path: str, problems: list[str]) -> InputConfig | None:
     s = _Section(data, path, problems)
     if not isinstance(data, dict):
         return None
+    if s.get("type", "file", _choice(*INPUT_TYPES)) == "journald":
+        return journald_input(s)
     fmt = s.get("format", "plain", _choice(*FORMATS))
     pattern = s.get("pattern", None, _string, required=fmt == "regex")
     engine = s.get("regex_engine", "re2", _choice("re2", "backtracking"))
@@ -189,7 +193,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         metrics_listen=s.get("metrics_listen", None, _listen),
         watch=s.get("watch", "auto", _choice("auto", "inotify", "poll")),
         rotate_wait=s.get("rotate_wait", 5.0, parse_duration),
-        reconnect_max_wait=s.get("reconnect_max_wait", 30.0, parse_duration))
+        reconnect_max_wait=s.get("reconnect_max_wait", 30.0, parse_duration),
+        heartbeat_interval=s.get("heartbeat_interval", 5.0, parse_duration))
     if shipper.max_buffer_bytes < shipper.batch_max_bytes:
         s.problem("max_buffer_bytes", f"must be at least batch_max_bytes ({shipper.batch_max_bytes}): "
                                       "a full batch has to fit in the buffer")
@@ -236,10 +241,12 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         max_limit=w.get("max_limit", 1000, _positive_int),
         export_max_rows=w.get("export_max_rows", 100_000, _positive_int),
         query_timeout=w.get("query_timeout", 10.0, _duration_between(0.1, 300.0)),
+        word_search=w.get("word_search", False, _bool),
         threads=threads,
         max_streams=w.get("max_streams", threads // 2, _int_between(1, 255)),
         connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),
-        request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)))
+        request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)),
+        stale_after=w.get("stale_after", 900.0, _duration_between(1.0, 30 * 86400.0)))
     if webui.max_streams >= webui.threads:
         w.problem("max_streams", f"must be below webui.threads ({webui.threads}), so short requests always have a "
                                  "thread")

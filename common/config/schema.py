@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt", "cri", "docker")
 CONTAINER_FORMATS = ("cri", "docker")  # container runtimes' log files (shipper.container)
+INPUT_TYPES = ("file", "journald")  # what an input reads: files (the default) or the systemd journal
 AUTH_MODES = ("password", "proxy_header", "none")
 MIN_SECRET_KEY_BYTES = 32
 MIN_API_TOKEN_CHARS = 20
@@ -52,6 +53,17 @@ class MultilineConfig:
 
 
 @dataclass(frozen=True)
+class JournaldConfig:
+    """What a `type: journald` input reads (shipper.journal); parsed by common.config.journald."""
+
+    units: tuple[str, ...] = ()
+    identifiers: tuple[str, ...] = ()
+    priority: int | None = None   # at most this level: 0 emerg .. 7 debug
+    matches: tuple[str, ...] = ()  # FIELD=value, as journalctl takes them
+    directory: str | None = None  # journal files of this directory; None: the system journal
+
+
+@dataclass(frozen=True)
 class InputConfig:
     paths: tuple[str, ...]
     app: str
@@ -68,6 +80,8 @@ class InputConfig:
     ignore_older: float | None = None
     close_inactive: float = 300.0
     follow_symlinks: bool = False  # symlinks to files the paths match anyway; see README
+    type: str = "file"  # one of INPUT_TYPES
+    journald: JournaldConfig | None = None  # with type: journald
 
 
 @dataclass(frozen=True)
@@ -86,6 +100,7 @@ class ShipperConfig:
     watch: str = "auto"        # auto | inotify | poll: how new and rotated files are noticed between scans
     rotate_wait: float = 5.0   # a rotated-away or deleted file is closed once idle at its end this long
     reconnect_max_wait: float = 30.0  # cap of the exponential backoff between broker connection attempts
+    heartbeat_interval: float = 5.0   # per-file heartbeats (size, confirmed offset) this often; 0: none
 
 
 @dataclass(frozen=True)
@@ -121,10 +136,12 @@ class WebConfig:
     max_limit: int = 1000
     export_max_rows: int = 100_000
     query_timeout: float = 10.0  # seconds: maxTimeMS for every database read of one request
+    word_search: bool = False    # on a server with a $text index, bare words match whole words through it
     threads: int = 8                # waitress worker threads (requests running at once)
     max_streams: int = 4            # of those, at most this many held by streamed responses (exports, tail)
     connection_limit: int = 100     # open connections; more wait in the listen backlog
     request_timeout: float = 30.0   # a connection silent this long is closed (slow or idle client)
+    stale_after: float = 900.0      # a host or file with no heartbeat (or record) for this long is silent
 
 
 @dataclass(frozen=True)

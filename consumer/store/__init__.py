@@ -15,6 +15,9 @@ failure, or storing a redelivered message again, changes nothing:
 3. `field_catalogue`: the parsed fields each app's records carry, one bulk of
    `$inc` upserts per batch (`consumer.store.catalogue`; best effort).
 
+`coverage` (the stored byte ranges per file, `consumer.store.coverage`) and `heartbeats` (the newest
+per-file heartbeat, `consumer.store.heartbeats`) are written after these, idempotently too.
+
 `attempts` holds the isolated attempts at suspect messages (`consumer.store.attempts`).
 
 pymongo errors are translated here: connection trouble, no primary, timeouts
@@ -42,11 +45,15 @@ from pymongo.monitoring import CommandListener
 from common.arrival import STATE_COLLECTION
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
+from common.verify import verify_files
 from consumer.store.arrival import ArrivalOrder
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
+from consumer.store.coverage import apply_coverage, batch_coverage
+from consumer.store.heartbeats import apply_heartbeats
 from consumer.store.indexes import (
+    FILE_STATE_INDEXES,
     LOG_INDEXES,
     ROLLUP_INDEXES,
     ensure_indexes,
@@ -79,6 +86,7 @@ class Message:
 
     id: str
     docs: list[dict[str, Any]]
+    heartbeats: list[dict[str, Any]] = field(default_factory=list)  # a heartbeat message's documents
 
 
 @dataclass
@@ -118,6 +126,8 @@ class Store:
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
         self.attempts = self.db["attempts"]
+        self.coverage = self.db["coverage"]
+        self.heartbeats = self.db["heartbeats"]
         self.catalogue = FieldCatalogue(self.db["field_catalogue"])
         self.arrival = ArrivalOrder(self.db[STATE_COLLECTION], arrival_lease) if arrival_lease else None
         self.text_search = False
@@ -150,6 +160,11 @@ class Store:
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
             ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
             ensure_attempts_ttl(self.attempts)
+            ensure_indexes(self.coverage, FILE_STATE_INDEXES)
+            ensure_indexes(self.heartbeats, FILE_STATE_INDEXES)
+            # a file quiet for the whole retention has no records left: its coverage and heartbeat go too
+            ensure_ttl(self.coverage, "last_record_at", retention, plain_otherwise=False)
+            ensure_ttl(self.heartbeats, "at", retention, plain_otherwise=False)
             self.catalogue.init()
             if self.arrival is not None:
                 self.arrival.init()
@@ -168,6 +183,14 @@ class Store:
             return True
         except OperationFailure:
             return False
+
+    def verify(self, host: str | None, source: str | None, stale_after: float) -> list[dict[str, Any]]:
+        """Each file's coverage recomputed from its records (common.verify)."""
+        try:
+            return verify_files(self.logs, self.coverage, self.heartbeats, host=host, source=source,
+                                stale_after=stale_after, retention=self.mongo_cfg.retention)
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
 
     def begin_attempt(self, message_id: str) -> int:
         """Record an isolated attempt at a suspect message; how many earlier ones the consumer died in."""
@@ -198,7 +221,13 @@ class Store:
 
     def _write(self, messages: list[Message]) -> WriteResult:
         docs = [doc for message in messages for doc in message.docs]
+        beats = [beat for message in messages for beat in message.heartbeats]
         if not docs:
+            if beats:
+                try:
+                    apply_heartbeats(self.heartbeats, beats)
+                except PyMongoError as exc:
+                    raise _translate(exc) from exc
             return WriteResult()
         try:
             if self.arrival is None:
@@ -216,6 +245,11 @@ class Store:
             self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
             # only what this attempt inserted: a redelivery is not catalogued twice (no guard list here)
             self.catalogue.record(d for m in messages for d in m.docs if d["_id"] not in inserted.duplicate_ids)
+            # after the records: a heartbeat never claims bytes the records of its batch still lack
+            apply_coverage(self.coverage, batch_coverage(
+                [d for d in docs if d["_id"] not in inserted.rejected] if inserted.rejected else docs))
+            if beats:
+                apply_heartbeats(self.heartbeats, beats)
             self._trim_guards()
         except PyMongoError as exc:
             raise _translate(exc) from exc

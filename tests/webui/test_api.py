@@ -211,6 +211,22 @@ def test_context_continues_into_the_rotated_copy_of_the_file(api, seed, now):
     assert [r["message"] for r in body["records"]] == messages[3:9]
 
 
+def test_context_of_a_journal_entry_is_its_unit_s_nearest_entries_by_seqnum(api, seed, now):
+    # journald records: offset is the entry's seqnum; a unit's entries interleave with other units'
+    units = ["nginx.service", "cron.service", "nginx.service", "nginx.service", "ssh.service", "cron.service",
+             "nginx.service", "nginx.service"]
+    # other units' entries fall between these seqnums: gaps far wider than a line's bytes
+    docs = [make_doc(now - timedelta(minutes=5) + timedelta(seconds=seq), f"entry {seq}", app="nginx",
+                     source=f"journal:{unit}", offset=seq * 40) for seq, unit in enumerate(units, start=101)]
+    docs.append(make_doc(now - timedelta(minutes=5), "other host", host="web-02", source="journal:nginx.service",
+                         offset=104 * 40))
+    seed(docs)
+    anchor = docs[3]  # seqnum 4160
+    body = api.get(f"/api/logs/{anchor['_id']}/context?before=2&after=5").get_json()
+    assert [r["message"] for r in body["records"]] == ["entry 101", "entry 103", "entry 104", "entry 107",
+                                                       "entry 108"]
+
+
 def test_hosts_lists_each_host_with_last_seen_and_counts(api, seed, now):
     seed(spread(now, 4, host="web-01", level="error") + spread(now - timedelta(minutes=1), 2, host="db-01"))
     hosts = api.get("/api/hosts").get_json()["hosts"]

@@ -155,6 +155,6 @@ def test_export_page_carries_the_search_to_the_download(user, seed, now):
 def test_static_assets_are_ours_and_served_locally(user):
     html = user.get("/").get_data(as_text=True)
     assert not re.search(r'(src|href)="(https?:)?//', html)
-    for asset in ("/static/opslog.js", "/static/opslog.css"):
+    for asset in ("/static/opslog.js", "/static/query.js", "/static/opslog.css"):
         with user.get(asset) as response:
             assert response.status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -80,3 +81,25 @@ def test_hour_tables_fill_within_the_budget_and_complete_over_requests(db, seed,
         if result["complete"]:
             break
     assert result["complete"] and sum(b["count"] for b in result["buckets"]) == 100
+
+
+class _WithTextIndex:
+    """The real `logs` collection, but reporting the text index a real MongoDB would have."""
+
+    def __init__(self, logs):
+        self._logs = logs
+
+    def index_information(self):
+        return {**self._logs.index_information(),
+                "message_text": {"key": [("_fts", "text"), ("_ftsx", 1)], "v": 2}}
+
+    def __getattr__(self, name):
+        return getattr(self._logs, name)
+
+
+@pytest.mark.parametrize("word_search", [False, True])
+def test_a_text_index_leads_bare_words_only_when_word_search_is_chosen(db, word_search):
+    reader = LogReader(db, word_search=word_search)
+    reader.handle = dataclasses.replace(reader.handle, logs=_WithTextIndex(reader.handle.logs))
+    # whole-word matching would make "time" miss "timeout": substrings stay unless the operator chose words
+    assert reader.capabilities().text_index is word_search

@@ -2,7 +2,9 @@
 
 The (host, source, offset) index is walked in growing byte bands, following the
 byte-length chain of lines, so records of other files that once had the same
-path (offsets restart at 0 after rotation) do not leak in.
+path (offsets restart at 0 after rotation) do not leak in. Journal records
+(`source` journal or journal:<unit>) have the entry's seqnum as their offset:
+their neighbours are the nearest seqnums of the same source.
 """
 
 from __future__ import annotations
@@ -16,10 +18,27 @@ if TYPE_CHECKING:
     from webui.queries.handle import ReadHandle
 
 def lines_around(db: ReadHandle, anchor: dict[str, Any], before: int, after: int) -> list[dict[str, Any]]:
+    if is_journal(anchor["source"]):
+        return _entries_around(db, anchor, before, after)
     family = _rotation_family(db, anchor["host"], anchor["source"])
     older = _walk(db, anchor, family, before, -1)
     newer = _walk(db, anchor, family, after, +1)
     return older[::-1] + [anchor] + newer
+
+
+def is_journal(source: str) -> bool:
+    """A record of a journald input (shipper.journals): `journal` or `journal:<unit>`."""
+    return source == "journal" or source.startswith("journal:")
+
+
+def _entries_around(db: ReadHandle, anchor: dict[str, Any], before: int, after: int) -> list[dict[str, Any]]:
+    """A journal's records: their offset is the entry's seqnum, and a unit's entries interleave with
+    other units', so the neighbours are the nearest seqnums of the same host and source."""
+    where = {"host": anchor["host"], "source": anchor["source"]}
+    older = db.logs.find({**where, "offset": {"$lt": anchor["offset"]}}, RECORD_FIELDS).sort("offset", -1)
+    newer = db.logs.find({**where, "offset": {"$gt": anchor["offset"]}}, RECORD_FIELDS).sort("offset", 1)
+    return ([to_record(d) for d in older.limit(before)][::-1] if before else []) + [anchor] + (
+        [to_record(d) for d in newer.limit(after)] if after else [])
 
 
 def _rotation_family(db: ReadHandle, host: str, source: str) -> list[str]:

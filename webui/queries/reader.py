@@ -29,8 +29,9 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
+from webui.queries.coverage import host_files, hosts_health, verified_files
 from webui.queries.fields import list_fields
-from webui.queries.filters import Cursor, Filters
+from webui.queries.filters import EPOCH, Cursor, Filters
 from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
@@ -39,6 +40,7 @@ from webui.queries.logs import RECORD_FIELDS, to_record
 from webui.queries.plan import Capabilities
 from webui.queries.search import Page, newest_page
 from webui.queries.tail import TailPage, end_position, tail_page
+from webui.queries.top_values import top_values
 
 
 def open_database(mongo: MongoConfig) -> Database:
@@ -61,8 +63,11 @@ class LogReader:
     One per app; thread-safe like the pymongo client."""
 
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
-                 query_timeout: float = 10.0):
+                 query_timeout: float = 10.0, word_search: bool = False):
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
+        # A $text index matches whole, stemmed words ("time" misses "timeout"): bare words keep their
+        # substring meaning unless the operator chose words (webui.word_search) for the index's speed.
+        self.word_search = word_search
         self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock,
                                  catalogue=db["field_catalogue"])
         self.hours = HourCache(self.handle.rollups, clock)
@@ -97,18 +102,33 @@ class LogReader:
             raise
 
     def capabilities(self) -> Capabilities:
-        """What the server offers the planner: probed (a text index on `logs`?), then kept for a minute."""
+        """What the server offers the planner: probed (a text index on `logs`, used only with
+        `webui.word_search`), then kept for a minute."""
         now = time.monotonic()
         if self._capabilities is None or now - self._capabilities[0] > 60:
             with self._guarded():
                 indexes = self.handle.logs.index_information()
             keys = [list(info.get("key", ())) for info in indexes.values()]
-            text = any(v == "text" for key in keys for _, v in key)
+            text = self.word_search and any(v == "text" for key in keys for _, v in key)
             fields = frozenset(key[0][0] for key in keys if len(key) == 2 and key[1][0] == "ts"
                                and key[0][0].startswith("fields."))
-            wildcard = any(key and key[0][0] == "fields.$**" for key in keys)
-            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard))
+            # An index the server's planner does not use is no capability: SecantusDB takes fields.$** but
+            # scans the whole collection for an equality on it (explain), so the reads must not lead with it.
+            wildcard = any(key and key[0][0] == "fields.$**" for key in keys) and self._plans_index(
+                {"fields.opslog_probe": 0, "ts": {"$gte": EPOCH}})
+            path = next(iter(fields), "fields.status")
+            ranges = bool(fields or wildcard) and self._plans_index({path: {"$gte": 0}, "ts": {"$gte": EPOCH}})
+            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard,
+                                                    index_ranges=ranges))
         return self._capabilities[1]
+
+    def _plans_index(self, probe: dict[str, Any]) -> bool:
+        """Whether the server's plan for `probe` on logs uses an index (explain, not run). A range on an
+        indexed field: MongoDB does; SecantusDB plans compound indexes only for equalities."""
+        with self._guarded():
+            plan = self.db.command("explain", {"find": "logs", "filter": probe}, verbosity="queryPlanner")
+        return "IXSCAN" in str(plan.get("queryPlanner", {}).get("winningPlan", {})) or "indexName" in str(
+            plan.get("queryPlanner", {}).get("winningPlan", {}))
 
     def ping(self) -> None:
         with self._guarded():
@@ -176,6 +196,12 @@ class LogReader:
         with self._guarded():
             return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
 
+    def top_values(self, flt: Filters, path: str, limit: int, budget: int | None = None) -> dict[str, Any]:
+        """The `limit` most frequent values of the stored field `path` among the records matching `flt`."""
+        flt = flt.resolved()  # q's host/app/level pick the index and the rollups' counts, as for a search
+        with self._guarded():
+            return top_values(self.handle, flt, path, limit, Budget(budget or self.scan_budget))
+
     def fields(self, app: str | None, limit: int = 1000) -> list[dict[str, Any]]:
         """The parsed fields records carry (of `app`, or of every app), most frequent first."""
         with self._guarded():
@@ -192,6 +218,23 @@ class LogReader:
     def apps(self) -> list[str]:
         with self._guarded():
             return list_apps(self.handle)
+
+    def files(self, host: str, stale_after: float, retention: float | None) -> list[dict[str, Any]]:
+        """A host's files: stored ranges, gaps, lag and silence (webui.queries.coverage)."""
+        with self._guarded():
+            return host_files(self.handle.logs, self.db["coverage"], self.db["heartbeats"], host, self.handle.now(),
+                              stale_after, retention)
+
+    def verify(self, host: str, stale_after: float, retention: float | None) -> list[dict[str, Any]]:
+        """A host's files, their ranges recomputed from the stored records."""
+        with self._guarded():
+            return verified_files(self.handle.logs, self.db["coverage"], self.db["heartbeats"], host,
+                                  self.handle.now(), stale_after, retention)
+
+    def files_health(self, stale_after: float, retention: float | None) -> dict[str, dict[str, Any]]:
+        """Per host: worst lag, any gap, silent."""
+        with self._guarded():
+            return hosts_health(self.db["coverage"], self.db["heartbeats"], self.handle.now(), stale_after, retention)
 
     def calendar(self, host: str, days: int, budget: int | None = None) -> dict[str, Any]:
         """Records and errors per UTC day for `host` over the last `days` days."""
