@@ -51,8 +51,9 @@ def base_config(ctx: Context, database: str) -> dict:
     }
 
 
-def config(ctx: Context, database: str, metrics_port: int) -> dict:
-    return {**base_config(ctx, database), "consumer": {"metrics_listen": f"127.0.0.1:{metrics_port}"}}
+def config(ctx: Context, database: str, metrics_port: int, consumer: dict | None = None) -> dict:
+    return {**base_config(ctx, database), "consumer": {"metrics_listen": f"127.0.0.1:{metrics_port}",
+                                                       **(consumer or {})}}
 
 
 def clear_topology(broker: Broker) -> None:
@@ -62,10 +63,10 @@ def clear_topology(broker: Broker) -> None:
 class Consumers:
     """`n` consumer processes on one database, each with its metrics port."""
 
-    def __init__(self, ctx: Context, n: int, database: str, run_dir: Path):
+    def __init__(self, ctx: Context, n: int, database: str, run_dir: Path, consumer: dict | None = None):
         self.ports = [free_port() for _ in range(n)]
         self.procs = [OpslogProcess(ctx, "consume", write_config(run_dir / f"consume-{i}.yaml",
-                                                                  config(ctx, database, port)))
+                                                                  config(ctx, database, port, consumer)))
                       for i, port in enumerate(self.ports)]
 
     def start(self) -> Consumers:
@@ -104,11 +105,13 @@ def wait_attached(broker: Broker, consumers: Consumers, timeout: float = 60) -> 
         raise RuntimeError(f"{exc}; the consumers said:\n{consumers.log_tail()}") from None
 
 
-def one_run(ctx: Context, n: int, bodies: list[bytes], count: int, run_dir: Path) -> dict[str, float]:
+def one_run(ctx: Context, n: int, bodies: list[bytes], count: int, run_dir: Path,
+            consumer: dict | None = None) -> dict[str, float]:
+    """`consumer`: settings over the defaults (the tail stage turns arrival order off for its baseline)."""
     database = f"bench_consume_{n}"
     client: pymongo.MongoClient = pymongo.MongoClient(ctx.mongo_uri)
     client.drop_database(database)
-    consumers = Consumers(ctx, n, database, run_dir)
+    consumers = Consumers(ctx, n, database, run_dir, consumer)
     with Broker(ctx.amqp_url) as broker:
         clear_topology(broker)
         consumers.start()

@@ -19,7 +19,7 @@ def cmd_consume(config: Config, args: argparse.Namespace) -> int:
     from consumer.store import Store
 
     subscriber = Subscriber(config.amqp, config.consumer.prefetch)
-    store = Store(config.mongo)
+    store = Store(config.mongo, arrival_lease=config.consumer.arrival_lease or None)
     consumer = Consumer(config, subscriber, store)
     grace = config.consumer.shutdown_timeout + 15
 

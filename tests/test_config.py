@@ -153,3 +153,11 @@ def test_consumer_crash_limit_defaults_to_5_and_must_be_1_or_more():
     assert parse_config(GOOD, {}).consumer.crash_limit == 5
     problems = problems_of({**GOOD, "consumer": {"crash_limit": 0}})
     assert any(p.startswith("consumer.crash_limit:") for p in problems), problems
+
+
+def test_consumer_arrival_lease_defaults_to_a_minute_0_turns_it_off_and_a_few_seconds_is_too_short():
+    assert parse_config(GOOD, {}).consumer.arrival_lease == 60.0
+    assert parse_config({**GOOD, "consumer": {"arrival_lease": 0}}, {}).consumer.arrival_lease == 0
+    assert parse_config({**GOOD, "consumer": {"arrival_lease": "5m"}}, {}).consumer.arrival_lease == 300
+    problems = problems_of({**GOOD, "consumer": {"arrival_lease": "1s"}})
+    assert any(p.startswith("consumer.arrival_lease:") for p in problems), problems

@@ -32,7 +32,7 @@ def test_v1_and_v2_batches_are_stored_alike_and_once(tmp_path, write_config, amq
     stored = {d["_id"]: d for d in mongo_db.logs.find({"_id": {"$in": [old[0].id, new[0].id, old[-1].id]}})}
     for r in (old[0], new[0], old[-1]):
         expected, got = to_document(r.to_wire()), stored[r.id]
-        assert got.keys() - {"batch"} == expected.keys()
+        assert got.keys() - {"batch", "arrival"} == expected.keys()  # the consumer's own stamps
         for key in ("ts", "received_at"):  # naive UTC in documents; BSON keeps milliseconds
             assert abs(got.pop(key).replace(tzinfo=None) - expected.pop(key)) < timedelta(milliseconds=1)
-        assert {k: v for k, v in got.items() if k != "batch"} == expected
+        assert {k: v for k, v in got.items() if k not in ("batch", "arrival")} == expected

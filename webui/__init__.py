@@ -3,7 +3,8 @@
 A request goes down through three layers, and imports point the same way:
 
 * views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
-  proxy header; roles and `require_role`), `api` (JSON), `pages` (HTML), `openapi` (the
+  proxy header; roles and `require_role`), `api` (JSON), `tail` (the live tail, JSON or
+  Server-Sent Events), `pages` (HTML), `openapi` (the
   API's document), `ops` (health, metrics), `saved` (saved searches, with `saved_body`
   checking their bodies), `team` (`/api/me`, `/api/users`), `fieldstats` (a field's top
   values, JSON), `querybar` (the query language's help page, the search page's field
@@ -36,7 +37,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, coverage, fieldstats, openapi, ops, pages, peers, querybar, saved, team
+from webui import api, auth, coverage, fieldstats, openapi, ops, pages, peers, querybar, saved, tail, team
 from webui.accounts import AccountStore
 from webui.formats import json_response
 from webui.params import ParamError
@@ -77,7 +78,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, coverage.bp, fieldstats.bp, openapi.bp, pages.bp, querybar.bp, ops.bp,
+    for blueprint in (auth.bp, api.bp, tail.bp, coverage.bp, fieldstats.bp, openapi.bp, pages.bp, querybar.bp, ops.bp,
                       team.bp, saved.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token

@@ -132,7 +132,8 @@ def context(record_id: str):
 def tail():
     flt = filters()
     return render_template("tail.html", form=_form_state(flt), flt=flt,
-                           api=_link("api.logs", query_args(flt)), **_choices())
+                           api=_link("tail.tail", query_args(flt)), cursor=request.args.get("cursor", "")[:64],
+                           **_choices())
 
 
 @bp.get("/hosts")

@@ -4,7 +4,7 @@ Why waitress: one process, so the app's own Prometheus registry and MongoDB pool
 whole (gunicorn's forked workers would each count a part); a bounded pool of
 `webui.threads` threads runs requests while one asyncore loop does all socket I/O, so
 slow clients and idle keep-alive connections hold no thread; responses are streamed
-chunk by chunk (exports now, the live tail's Server-Sent Events later) with
+chunk by chunk (exports, the live tail's Server-Sent Events) with
 back-pressure, and a streaming response holds one thread for its length. How many
 threads to give it, and why a few long streams cannot starve the rest, is in
 README.md ("Serving the web UI").

@@ -1,4 +1,4 @@
-"""Streamed responses (exports now, the live tail later) take at most `webui.max_streams` threads.
+"""Streamed responses (exports, the live tail's event streams) take at most `webui.max_streams` threads.
 
 A stream holds one of the server's `webui.threads` threads for as long as it lasts; past the
 limit a new one is refused with 503 and Retry-After rather than queued, so the other threads

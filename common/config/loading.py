@@ -209,7 +209,10 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         retry_max_wait=c.get("retry_max_wait", 30.0, parse_duration),
         shutdown_timeout=c.get("shutdown_timeout", 30.0, parse_duration),
         metrics_listen=c.get("metrics_listen", None, _listen),
-        crash_limit=c.get("crash_limit", 5, _positive_int))
+        crash_limit=c.get("crash_limit", 5, _positive_int),
+        arrival_lease=c.get("arrival_lease", 60.0, parse_duration))
+    if 0 < consumer.arrival_lease < 3:
+        c.problem("arrival_lease", "must be 0 (no arrival order) or at least 3s: a batch's insert must fit in it")
     c.finish()
 
     w = root.section("webui")

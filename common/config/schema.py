@@ -113,6 +113,7 @@ class ConsumerConfig:
     shutdown_timeout: float = 30.0
     metrics_listen: str | None = None
     crash_limit: int = 5  # a suspect message is parked after killing the consumer this often while alone
+    arrival_lease: float = 60.0  # s a batch's arrival block may stay open (the live tail); 0: no arrival order
 
 
 @dataclass(frozen=True)

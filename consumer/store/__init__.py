@@ -42,9 +42,11 @@ from bson.errors import InvalidDocument
 from pymongo.errors import DocumentTooLarge, OperationFailure, PyMongoError
 from pymongo.monitoring import CommandListener
 
+from common.arrival import STATE_COLLECTION
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from common.verify import verify_files
+from consumer.store.arrival import ArrivalOrder
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
@@ -110,8 +112,10 @@ class _Inserted:
 
 
 class Store:
-    def __init__(self, mongo_cfg: MongoConfig, listeners: Sequence[CommandListener] = ()):
-        """`listeners` see every command sent (tests count the inserts a batch costs)."""
+    def __init__(self, mongo_cfg: MongoConfig, listeners: Sequence[CommandListener] = (),
+                 arrival_lease: float | None = 60.0):
+        """`listeners` see every command sent (tests count the inserts a batch costs); `arrival_lease`
+        None stores records without arrival positions (`consumer.store.arrival`)."""
         self.mongo_cfg = mongo_cfg
         self.client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             mongo_cfg.uri, serverSelectionTimeoutMS=5000, connectTimeoutMS=5000, socketTimeoutMS=60000,
@@ -125,6 +129,7 @@ class Store:
         self.coverage = self.db["coverage"]
         self.heartbeats = self.db["heartbeats"]
         self.catalogue = FieldCatalogue(self.db["field_catalogue"])
+        self.arrival = ArrivalOrder(self.db[STATE_COLLECTION], arrival_lease) if arrival_lease else None
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
@@ -161,6 +166,8 @@ class Store:
             ensure_ttl(self.coverage, "last_record_at", retention, plain_otherwise=False)
             ensure_ttl(self.heartbeats, "at", retention, plain_otherwise=False)
             self.catalogue.init()
+            if self.arrival is not None:
+                self.arrival.init()
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
@@ -223,7 +230,11 @@ class Store:
                     raise _translate(exc) from exc
             return WriteResult()
         try:
-            inserted = self._insert(docs)
+            if self.arrival is None:
+                inserted = self._insert(docs)
+            else:
+                with self.arrival.stamped(docs):  # positions in storing order, for the live tail
+                    inserted = self._insert(docs)
             if inserted.refused_alone == len(docs) > 1:
                 # Every document alone refused with the command itself: the server refuses inserts, not these
                 # records (a parameter it rejects): retry rather than dead-letter a whole healthy batch.

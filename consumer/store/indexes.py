@@ -19,6 +19,7 @@ LOG_INDEXES = [
     IndexModel([("app", ASCENDING), ("ts", DESCENDING)], name="app_ts"),
     IndexModel([("level", ASCENDING), ("ts", DESCENDING)], name="level_ts"),
     IndexModel([("host", ASCENDING), ("source", ASCENDING), ("offset", ASCENDING)], name="context"),
+    IndexModel([("arrival", ASCENDING)], name="arrival", sparse=True),  # the live tail (consumer.store.arrival)
     # `opslog verify`: a file's stored byte ranges recomputed by walking this index alone
     IndexModel([("host", ASCENDING), ("file", ASCENDING), ("offset", ASCENDING), ("len", ASCENDING)],
                name="coverage"),

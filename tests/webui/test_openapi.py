@@ -91,6 +91,7 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
         "/api/export": [f"/api/export?since={since}", f"/api/export?since={since}&format=csv",
                         "/api/export?format=xml"],
         "/api/fields/{field}/top": [f"/api/fields/status/top?since={since}", "/api/fields/$x/top"],
+        "/api/tail": ["/api/tail?cursor=dDA&limit=3", "/api/tail?q=line", "/api/tail?cursor=bad"],
         "/api/openapi.json": ["/api/openapi.json"],
         "/api/me": ["/api/me"],
         "/api/users": ["/api/users"],  # a plain token is a viewer: 403

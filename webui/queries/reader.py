@@ -24,6 +24,7 @@ from pymongo import MongoClient, ReadPreference
 from pymongo.database import Database
 from pymongo.errors import ConnectionFailure, PyMongoError, ServerSelectionTimeoutError
 
+from common.arrival import STATE_COLLECTION
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
@@ -38,6 +39,7 @@ from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
 from webui.queries.plan import Capabilities
 from webui.queries.search import Page, newest_page
+from webui.queries.tail import TailPage, end_position, tail_page
 from webui.queries.top_values import top_values
 
 
@@ -69,6 +71,11 @@ class LogReader:
         self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock,
                                  catalogue=db["field_catalogue"])
         self.hours = HourCache(self.handle.rollups, clock)
+        # The tail reads the arrival state and the records it vouches for from the primary: a
+        # secondary, or two of them, could show the state ahead of the records.
+        self.tail_handle = ReadHandle(logs=db.get_collection("logs", read_preference=ReadPreference.PRIMARY),
+                                      rollups=self.handle.rollups, hosts=self.handle.hosts, clock=clock)
+        self.arrival = db.get_collection(STATE_COLLECTION, read_preference=ReadPreference.PRIMARY)
         self._capabilities: tuple[float, Capabilities] | None = None
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
@@ -156,6 +163,19 @@ class LogReader:
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+
+    def tail_end(self) -> int:
+        """The live tail's current end: the position a tail without a cursor starts from."""
+        with self._guarded():
+            return end_position(self.tail_handle, self.arrival)
+
+    def tail(self, flt: Filters, after: int, limit: int, budget: int | None = None) -> TailPage:
+        """Records matching `flt` stored after position `after`, oldest first (`queries.tail`).
+
+        `flt` is planned without the server's capabilities on purpose: a `$text` lead would walk
+        the text index, not the arrival range the scan budget bounds; the plain plan is exact."""
+        with self._guarded():
+            return tail_page(self.tail_handle, self.arrival, flt, after, limit, Budget(budget or self.scan_budget))
 
     def record(self, record_id: str) -> dict[str, Any] | None:
         with self._guarded():

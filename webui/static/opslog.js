@@ -1,4 +1,4 @@
-// opslog UI: local times, time pickers, the volume histogram, the host calendar and live tail.
+// opslog UI: local times, time pickers, the volume histogram and the host calendar (live tail: tail.js).
 // Log text only ever reaches the page through textContent / createTextNode: never as HTML.
 "use strict";
 
@@ -207,79 +207,8 @@
     }
   }
 
-  // ---- live tail -----------------------------------------------------------------------------
-
-  function tailRow(rec, q, contextHref) {
-    const tr = el("tr", { class: `rec lvrow-${rec.level || "none"}`, "data-id": rec.id });
-    const t = el("time", { datetime: rec.ts });
-    const tdTime = el("td", { class: "t" });
-    tdTime.appendChild(t);
-    const tdLevel = el("td", { class: "l" });
-    tdLevel.appendChild(el("span", { class: `lv lv-${rec.level || "none"}` }, rec.level || "—"));
-    const tdMsg = el("td", { class: "m" });
-    const msg = el("div", { class: "msg" });
-    msg.appendChild(highlighted(rec.message, q));
-    const ctx = el("a", { href: contextHref.replace("__ID__", encodeURIComponent(rec.id)) + `#r-${rec.id}`, class: "ctx" }, "context");
-    tdMsg.append(ctx, msg);
-    tr.append(tdTime, tdLevel, el("td", { class: "h", title: rec.host }, rec.host),
-      el("td", { class: "a", title: rec.app }, rec.app), tdMsg);
-    localizeTimes(tr);
-    return tr;
-  }
-
-  function initTail(table) {
-    const body = table.querySelector("tbody");
-    const state = document.getElementById("tail-state"), count = document.getElementById("tail-count");
-    const toggle = document.getElementById("tail-toggle");
-    const cap = 1000, q = table.dataset.q, api = table.dataset.api;
-    const seen = new Map(); // id -> ts (ms), forgotten once well behind the newest line
-    let newest = Date.now() - 15 * 60 * 1000, paused = false, busy = false, first = true;
-
-    async function poll() {
-      if (paused || busy) return;
-      busy = true;
-      try {
-        const since = new Date((first ? newest : newest - 60000)).toISOString();
-        const sep = api.includes("?") ? "&" : "?";
-        const data = await getJSON(`${api}${sep}since=${encodeURIComponent(since)}&limit=${first ? 100 : 500}`);
-        const atBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
-        const fresh = data.records.filter((r) => !seen.has(r.id)).reverse();
-        for (const rec of fresh) {
-          const ts = Date.parse(rec.ts);
-          seen.set(rec.id, ts);
-          newest = Math.max(newest, ts);
-          body.appendChild(tailRow(rec, q, table.dataset.context));
-        }
-        while (body.rows.length > cap) body.deleteRow(0);
-        for (const [id, ts] of seen) if (ts < newest - 120000) seen.delete(id);
-        count.textContent = body.rows.length;
-        state.textContent = "following";
-        state.className = "state live";
-        first = false;
-        if (fresh.length && atBottom) window.scrollTo(0, document.body.scrollHeight);
-      } catch (e) {
-        state.textContent = e.message;
-        state.className = "state error";
-      } finally {
-        busy = false;
-      }
-    }
-
-    toggle.addEventListener("click", () => {
-      paused = !paused;
-      toggle.textContent = paused ? "Resume" : "Pause";
-      state.textContent = paused ? "paused" : "following";
-      state.className = paused ? "state paused" : "state live";
-      if (!paused) poll();
-    });
-    document.getElementById("tail-clear").addEventListener("click", () => {
-      body.replaceChildren();
-      count.textContent = "0";
-    });
-    document.getElementById("tail-cap").textContent = cap;
-    poll();
-    setInterval(poll, 2000);
-  }
+  // The live tail (tail.js) builds its rows with these.
+  window.opslog = { el, localizeTimes, highlighted, getJSON };
 
   document.addEventListener("DOMContentLoaded", () => {
     localizeTimes(document);
@@ -288,8 +217,6 @@
     if (fig) initHistogram(fig);
     const cal = document.getElementById("calendar");
     if (cal) initCalendar(cal);
-    const tail = document.getElementById("tail");
-    if (tail) initTail(tail);
     const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
     const who = document.querySelector("header .who");
     if (who && tz) who.prepend(el("span", { class: "tz", title: "times are shown in this time zone; hover a time for UTC" }, tz));
