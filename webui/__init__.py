@@ -31,7 +31,8 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers
+from webui import api, auth, openapi, ops, pages, peers, team
+from webui.accounts import AccountStore
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -66,12 +67,13 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         db = open_database(config.mongo)
         app.extensions["opslog.client"] = db.client
     app.extensions["opslog.reader"] = LogReader(db, query_timeout=web.query_timeout)
+    app.extensions["opslog.accounts"] = AccountStore(db, timeout=web.query_timeout)
     app.extensions["opslog.trusted_proxies"] = peers.trusted_networks(web.trusted_proxies)
     app.extensions["opslog.sign_in_guard"] = SignInGuard()
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp):
+    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp, team.bp):
         app.register_blueprint(blueprint)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)

@@ -16,6 +16,20 @@ when the peer is one of `webui.trusted_proxies`.
 In every mode `Authorization: Bearer <token>` with a token from `webui.api_tokens`
 is accepted, for scripts. State-changing requests from a session need the
 session's CSRF token (form field `csrf_token` or header `X-CSRF-Token`).
+
+Users: `webui.users` (the config) first, then MongoDB's `users` (`opslog user add`); a
+config user shadows a MongoDB user of the same name. A removed MongoDB user's sessions
+end at their next request (no user, no session); a new password ends them too.
+
+Roles (common.roles: viewer < editor < admin); `current_role()` is the request's role and
+`@require_role("editor")` guards a view (403 `{"error", "param": null}` below it):
+  config user      `webui.roles[name]`, default admin (the operators who own the file)
+  MongoDB user     its `role` field (`opslog user add NAME --role R`, `opslog user role`)
+  proxy_header     `webui.roles[name]`, default `webui.proxy_default_role` (viewer)
+  bearer token     the `role` of a `{token, role}` entry; a plain string token is a viewer:
+                   before roles the API only read, so every existing script keeps working,
+                   and a token gets a write only when the file says so
+  auth: none       admin (a local trial)
 """
 
 from __future__ import annotations
@@ -24,13 +38,17 @@ import hashlib
 import hmac
 import logging
 import secrets
-from functools import cache
+from collections.abc import Callable
+from functools import cache, wraps
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, g, jsonify, redirect, render_template, request, session, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from common.roles import CONFIG_USER_ROLE, PLAIN_TOKEN_ROLE, TRIAL_ROLE, allows
 from webui import peers
+from webui.accounts import get_accounts
 from webui.queries import get_reader
 from webui.throttle import HashesBusy, SignInGuard
 
@@ -40,6 +58,7 @@ OPEN_ENDPOINTS = {"auth.login", "static", "ops.healthz", "ops.metrics", "openapi
 # Open and never rendered with the user's name: no session lookup (a database read) for them.
 _NO_IDENTITY = OPEN_ENDPOINTS - {"auth.login"}
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 @cache
@@ -54,58 +73,96 @@ def csrf_token() -> str:
     return session["csrf"]
 
 
-def _bearer_user() -> str | None:
+def _bearer_user() -> tuple[str, str] | None:
+    """(user, role) for a known `Authorization: Bearer` token."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return None
-    for known in current_app.config["OPSLOG"].webui.api_tokens:
+    web = current_app.config["OPSLOG"].webui
+    for known in web.api_tokens:
         if hmac.compare_digest(token.strip().encode(), known.encode()):
-            return "api-token"
+            return "api-token", web.api_token_roles.get(known, PLAIN_TOKEN_ROLE)
     return None
 
 
-def _session_version(name: str) -> str:
+def _account(name: str) -> tuple[str, str] | None:
+    """(password hash, role) of `name`: a config user, else a MongoDB user, else None."""
+    web = current_app.config["OPSLOG"].webui
+    if name in web.users:
+        return web.users[name], web.roles.get(name, CONFIG_USER_ROLE)
+    doc = get_accounts().user(name)
+    if doc is None:
+        return None
+    return doc["password_hash"], doc["role"]
+
+
+def _session_version(name: str, stored_hash: str) -> str:
     """Changes when `name` signs out anywhere or gets a new password hash."""
-    stored = current_app.config["OPSLOG"].webui.users[name]
-    digest = hashlib.sha256(stored.encode()).hexdigest()[:16]
+    digest = hashlib.sha256(stored_hash.encode()).hexdigest()[:16]
     return f"{get_reader().sign_outs(name)}:{digest}"
 
 
-def _session_user() -> str | None:
+def _session_user() -> tuple[str, str] | None:
+    """(user, role) of the session, while its user exists and its version holds."""
     name = session.get("user")
-    if name not in current_app.config["OPSLOG"].webui.users:
+    if not isinstance(name, str):
+        return None
+    account = _account(name)
+    if account is None:
         return None
     version = session.get("ver")
-    if not isinstance(version, str) or not hmac.compare_digest(version, _session_version(name)):
+    if not isinstance(version, str) or not hmac.compare_digest(version, _session_version(name, account[0])):
         return None
-    return name
+    return name, account[1]
 
 
-def _current_user() -> tuple[str | None, str]:
-    """(user, how): how is 'bearer', 'session', 'proxy' or 'none'."""
-    user = _bearer_user()
-    if user:
-        return user, "bearer"
+def _current_user() -> tuple[str | None, str, str | None]:
+    """(user, how, role): how is 'bearer', 'session', 'proxy' or 'none'."""
+    bearer = _bearer_user()
+    if bearer:
+        return bearer[0], "bearer", bearer[1]
     web = current_app.config["OPSLOG"].webui
     if web.auth == "none":
-        return "anonymous", "none"
+        return "anonymous", "none", TRIAL_ROLE
     if web.auth == "proxy_header":
         if not peers.from_trusted_proxy():
-            return None, "proxy"
-        name = request.headers.get(web.proxy_header, "").strip()
-        return (name[:255] or None), "proxy"
+            return None, "proxy", None
+        name = request.headers.get(web.proxy_header, "").strip()[:255]
+        if not name:
+            return None, "proxy", None
+        return name, "proxy", web.roles.get(name, web.proxy_default_role)
     if "user" not in session:
-        return None, "session"
-    return _session_user(), "session"
+        return None, "session", None
+    found = _session_user()
+    return (found[0], "session", found[1]) if found else (None, "session", None)
+
+
+def current_role() -> str | None:
+    """The request's role (viewer, editor, admin), None before or without a user."""
+    return g.get("role")
+
+
+def require_role(role: str) -> Callable[[View], View]:
+    """A view decorator: below `role`, 403 (`{"error", "param": null}` under /api/, a page elsewhere)."""
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            have = current_role()
+            if not allows(have, role):
+                abort(403, description=f"this needs the {role} role (or above); {g.get('user')!r} is "
+                                       f"{have or 'without a role'}")
+            return view(*args, **kwargs)
+        return guarded  # type: ignore[return-value]
+    return decorate
 
 
 @bp.before_app_request
 def require_user():
     if request.endpoint in _NO_IDENTITY:
-        g.user, g.auth_via = None, "none"
+        g.user, g.auth_via, g.role = None, "none", None
         return None
-    g.user, g.auth_via = _current_user()
+    g.user, g.auth_via, g.role = _current_user()
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     if g.user is None:
@@ -155,7 +212,8 @@ def login():
     if wait:
         log.warning("sign-in throttled: user %r from %s, %ds to wait", name, address, wait)
         return _refused(f"Too many failed sign-ins; try again in {-(-wait // 60)} min.", 429, wait)
-    stored = web.users.get(name)
+    account = _account(name) if name else None
+    stored = account[0] if account else None
     try:
         with guard.hash_slot():
             ok = check_password_hash(stored or _dummy_hash(), request.form.get("password", ""))
@@ -169,7 +227,7 @@ def login():
     session.clear()  # a fresh session (and CSRF token) on every sign-in
     session.permanent = True
     session["user"] = name
-    session["ver"] = _session_version(name)
+    session["ver"] = _session_version(name, stored)
     csrf_token()
     return redirect(_safe_next(request.form.get("next")))
 

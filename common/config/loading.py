@@ -27,6 +27,7 @@ from common.config.schema import (
 )
 from common.config.values import (
     _amqp_url,
+    _api_token_entries,
     _bool,
     _check_url_password,
     _choice,
@@ -39,6 +40,7 @@ from common.config.values import (
     _networks,
     _positive_int,
     _public_url,
+    _roles,
     _secret,
     _Section,
     _string,
@@ -50,6 +52,7 @@ from common.config.values import (
 )
 from common.durations import parse_duration, parse_size
 from common.errors import ConfigError
+from common.roles import ROLES
 
 T = TypeVar("T")
 
@@ -189,7 +192,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
     c.finish()
 
     w = root.section("webui")
-    tokens = w.get("api_tokens", (), _strings)
+    token_entries = w.get("api_tokens", [], _api_token_entries)
+    tokens = tuple(token for token, _role in token_entries)
     for i, token in enumerate(tokens):
         try:
             _secret(token, MIN_API_TOKEN_CHARS, "characters")
@@ -201,6 +205,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         auth=w.get("auth", "password", _choice(*AUTH_MODES)),
         users=w.get("users", {}, _users),
         api_tokens=tuple(t for t in tokens if t),
+        api_token_roles={token: role for token, role in token_entries if token and role},
+        roles=w.get("roles", {}, _roles),
+        proxy_default_role=w.get("proxy_default_role", "viewer", _choice(*ROLES)),
         secret_key=w.get("secret_key", None, lambda v: _secret(v, MIN_SECRET_KEY_BYTES, "bytes")),
         proxy_header=w.get("proxy_header", "X-Forwarded-User", _string),
         trusted_proxies=w.get("trusted_proxies", (), _networks),
@@ -220,8 +227,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
                                  "thread")
     if webui.connection_limit < webui.threads:
         w.problem("connection_limit", f"must be at least webui.threads ({webui.threads})")
-    if webui.auth == "password" and not webui.users and not webui.api_tokens and "webui" in data:
-        w.problem("users", "auth is 'password' but no users or api_tokens are configured")
+    # auth: password with no users here is fine: they may be in MongoDB (`opslog user add`).
     if webui.auth == "proxy_header" and w.data.get("trusted_proxies") is None:
         w.problem("trusted_proxies", "is required with auth: proxy_header: the addresses (CIDRs) of the proxies "
                   "that set the user header; requests from anywhere else get no user from it")

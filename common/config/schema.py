@@ -106,6 +106,11 @@ class WebConfig:
     auth: str = "password"
     users: Mapping[str, str] = field(default_factory=dict)
     api_tokens: tuple[str, ...] = ()
+    # Roles (common.roles): of config and proxy_header users by name (config users default to admin,
+    # proxy users to proxy_default_role); of api tokens given as {token, role} (plain ones: viewer).
+    roles: Mapping[str, str] = field(default_factory=dict)
+    api_token_roles: Mapping[str, str] = field(default_factory=dict)
+    proxy_default_role: str = "viewer"
     secret_key: str | None = None
     proxy_header: str = "X-Forwarded-User"
     trusted_proxies: tuple[str, ...] = ()  # CIDRs whose requests may carry proxy_header

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.durations import parse_duration
+from common.roles import check_role
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # What example files ship in place of a secret (deploy/systemd/opslog.env.example says `change-me`):
@@ -214,6 +215,37 @@ def _users(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError("must map user names to password hashes (opslog hash-password)")
     return dict(value)
+
+
+def _roles(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError("must map user names to roles (viewer, editor, admin)")
+    for name, role in value.items():
+        try:
+            check_role(role)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+    return dict(value)
+
+
+def _api_token_entries(value: Any) -> list[tuple[str, str | None]]:
+    """`webui.api_tokens`: a string or a list of strings (role: common.roles.PLAIN_TOKEN_ROLE) and
+    `{token, role}` mappings, as (token, role or None)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise ValueError("must be a token, or a list of tokens and {token, role} mappings")
+    entries: list[tuple[str, str | None]] = []
+    for item in value:
+        if isinstance(item, dict):
+            if set(item) - {"token", "role"} or not isinstance(item.get("token"), str):
+                raise ValueError("an entry that is a mapping must be {token: ..., role: viewer|editor|admin}")
+            entries.append((item["token"], check_role(item.get("role"))))
+        elif isinstance(item, str):
+            entries.append((item, None))
+        else:
+            raise ValueError("must be a token, or a list of tokens and {token, role} mappings")
+    return entries
 
 
 def _expand_env(value: Any, env: Mapping[str, str], path: str, problems: list[str]) -> Any:

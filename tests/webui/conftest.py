@@ -20,7 +20,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pymongo.database import Database
-from webui_data import PASSWORD, SECRET_KEY, TOKEN, seed_docs, sign_in
+from webui_data import ADMIN_TOKEN, EDITOR_TOKEN, PASSWORD, SECRET_KEY, TOKEN, seed_docs, sign_in
 from werkzeug.serving import make_server
 
 from common.config import Config, MongoConfig, WebConfig
@@ -66,7 +66,8 @@ def password_hash() -> str:
 def web_config(password_hash: str, mongo_uri: str, names) -> Callable[..., Config]:
     def build(**webui: Any) -> Config:
         settings = {"listen": "127.0.0.1:0", "auth": "password", "users": {"admin": password_hash},
-                    "api_tokens": (TOKEN,), "secret_key": SECRET_KEY}
+                    "api_tokens": (TOKEN, EDITOR_TOKEN, ADMIN_TOKEN),
+                    "api_token_roles": {EDITOR_TOKEN: "editor", ADMIN_TOKEN: "admin"}, "secret_key": SECRET_KEY}
         settings.update(webui)
         return Config(mongo=MongoConfig(uri=f"{mongo_uri.rstrip('/')}/{names.database}"), webui=WebConfig(**settings))
     return build
@@ -106,6 +107,18 @@ def api(app: Flask) -> FlaskClient:
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {TOKEN}"
     return client
+
+
+@pytest.fixture
+def api_as(app: Flask) -> Callable[[str], FlaskClient]:
+    """`api_as(role)`: a test client sending the bearer token of `role` (viewer: the plain token)."""
+    tokens = {"viewer": TOKEN, "editor": EDITOR_TOKEN, "admin": ADMIN_TOKEN}
+
+    def build(role: str) -> FlaskClient:
+        client = app.test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {tokens[role]}"
+        return client
+    return build
 
 
 # ---- browser tests -----------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from consumer.store import Message
 from consumer.store import Store as ConsumerStore
 
 PASSWORD = "correct horse battery"
-TOKEN = "test-token-0123456789"
+TOKEN = "test-token-0123456789"  # a plain string in webui.api_tokens: role viewer
+EDITOR_TOKEN = "test-editor-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789"
 SECRET_KEY = "5f1b0c3e9a7d42e68c0b1f2a3d4e5f60718293a4b5c6d7e8f9011223344556677"
 
 
