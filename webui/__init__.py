@@ -33,6 +33,7 @@ from common.config import Config
 from common.errors import StoreUnavailable
 from webui import api, auth, openapi, ops, pages, peers, team
 from webui.accounts import AccountStore
+from webui.alerts import views as alert_views
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -75,6 +76,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     StreamSlots(web.max_streams).install(app)
     for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp, team.bp):
         app.register_blueprint(blueprint)
+    alert_views.install(app, db)  # /api/alerts, /api/silences, /alerts (issue 16)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)
     _install_error_handlers(app)
