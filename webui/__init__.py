@@ -102,7 +102,10 @@ def _install_error_handlers(app: Flask) -> None:
     @app.errorhandler(ParamError)
     def bad_param(exc: ParamError):
         if _wants_json():
-            return json_response({"error": exc.error, "param": exc.param}, 400)
+            body = {"error": exc.error, "param": exc.param}
+            if exc.position is not None:
+                body["position"] = exc.position
+            return json_response(body, 400)
         return render_template("error.html", status=400, message=f"{exc.param}: {exc.error}"), 400
 
     @app.errorhandler(StoreUnavailable)

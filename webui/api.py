@@ -9,7 +9,16 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
 from webui import formats
-from webui.params import Filters, max_window, parse_choice, parse_cursor, parse_filters, parse_int, parse_record_id
+from webui.params import (
+    Filters,
+    ParamError,
+    max_window,
+    parse_choice,
+    parse_cursor,
+    parse_filters,
+    parse_int,
+    parse_record_id,
+)
 from webui.queries import QueryTimeout, bucket_for, get_reader
 from webui.streams import open_stream
 
@@ -56,6 +65,15 @@ def histogram():
     flt = filters()
     body = get_reader().histogram(flt, bucket_for(flt.until - flt.since))
     return formats.json_response(formats.json_ready(body))
+
+
+@bp.get("/fields")
+def fields():
+    """The parsed fields in the catalogue (`?app=` for one app's), for autocompletion."""
+    app = request.args.get("app") or None
+    if app is not None and (len(app) > 255 or any(ord(c) < 32 for c in app)):
+        raise ParamError("app", "must be at most 255 printable characters")
+    return formats.json_response({"fields": get_reader().fields(app)})
 
 
 @bp.get("/hosts")

@@ -15,8 +15,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
 from common.durations import parse_duration
+from common.query import QueryError
 from common.record import LEVELS
 from webui.queries.filters import EPOCH, NO_LEVEL, Cursor, Filters
+from webui.queries.plan import plan_text
 
 __all__ = ["Cursor", "Filters", "ParamError", "iso", "parse_cursor", "parse_filters", "query_args"]
 LEVEL_CHOICES = LEVELS + (NO_LEVEL,)
@@ -32,10 +34,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ParamError(ValueError):
-    """A request parameter that cannot be used; the API answers 400 naming `param`."""
+    """A request parameter that cannot be used; the API answers 400 naming `param` (and, for `q`,
+    the 0-based character `position` where the query goes wrong)."""
 
-    def __init__(self, param: str, error: str):
-        self.param, self.error = param, error
+    def __init__(self, param: str, error: str, position: int | None = None):
+        self.param, self.error, self.position = param, error, position
         super().__init__(f"{param}: {error}")
 
 
@@ -135,9 +138,19 @@ def parse_filters(args, default_window: float, now: datetime | None = None,
                                   f"{_days(widest)} this server allows (mongo.retention, or 92 days without one)")
     q = args.get("q") or None
     if q is not None and (len(q) > MAX_TEXT or "\x00" in q):
-        raise ParamError("q", f"must be at most {MAX_TEXT} characters")
+        raise ParamError("q", f"must be at most {MAX_TEXT} characters", min(len(q), MAX_TEXT))
+    if q is not None:
+        parse_query(q)
     return Filters(since=since, until=until, host=_name(args, "host", 255), app=_name(args, "app", 255),
                    source=_name(args, "source"), levels=parse_levels(args.getlist("level")), q=q)
+
+
+def parse_query(q: str) -> None:
+    """Check `q` in the query language (README, "Query language"); the reads plan it again (remembered)."""
+    try:
+        plan_text(q)
+    except QueryError as exc:
+        raise ParamError("q", exc.message, exc.position) from None
 
 
 def _days(span: timedelta) -> str:

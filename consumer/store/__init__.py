@@ -12,6 +12,9 @@ failure, or storing a redelivered message again, changes nothing:
    an earlier attempt of the same message inserted (`batch` equals its id);
    duplicates first stored by another message are counted by that one.
 
+3. `field_catalogue`: the parsed fields each app's records carry, one bulk of
+   `$inc` upserts per batch (`consumer.store.catalogue`; best effort).
+
 `attempts` holds the isolated attempts at suspect messages (`consumer.store.attempts`).
 
 pymongo errors are translated here: connection trouble, no primary, timeouts
@@ -39,6 +42,7 @@ from pymongo.monitoring import CommandListener
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
+from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
 from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
 from consumer.store.writes import DUPLICATE_KEY, write_command
@@ -102,6 +106,7 @@ class Store:
         self.rollups = self.db["rollups"]
         self.hosts = self.db["hosts"]
         self.attempts = self.db["attempts"]
+        self.catalogue = FieldCatalogue(self.db["field_catalogue"])
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
@@ -130,6 +135,7 @@ class Store:
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
             ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
             ensure_attempts_ttl(self.attempts)
+            self.catalogue.init()
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
@@ -186,7 +192,9 @@ class Store:
             if inserted.rejected:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
-            self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
+            counted = self._counted(messages, inserted.duplicate_ids)
+            self._apply_counts(messages, counted)
+            self.catalogue.record(d for docs in counted.values() for d in docs)
             self._trim_guards()
         except PyMongoError as exc:
             raise _translate(exc) from exc

@@ -75,12 +75,14 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
     seed(lines + [make_doc(now, "no level", host="db-01", level=None, parse_error="no match")])
     since = iso(now - timedelta(hours=2))
     asked = {
-        "/api/logs": [f"/api/logs?since={since}&limit=2", "/api/logs?level=loud", "/api/logs?limit=x"],
+        "/api/logs": [f"/api/logs?since={since}&limit=2", "/api/logs?level=loud", "/api/logs?limit=x",
+                      f"/api/logs?since={since}&q=status%3E%3D500", "/api/logs?q=level%3A(error"],
         "/api/logs/{record_id}/context": [f"/api/logs/{lines[2]['_id']}/context?before=1&after=1",
                                           "/api/logs/0123456789abcdef01234567/context", "/api/logs/bad!/context"],
         "/api/histogram": [f"/api/histogram?since={since}&q=line", "/api/histogram?since=400d",
                            "/api/histogram?since=x"],
         "/api/hosts": ["/api/hosts"],
+        "/api/fields": ["/api/fields", "/api/fields?app=nginx", "/api/fields?app=%01"],
         "/api/hosts/{host}": ["/api/hosts/web-01", "/api/hosts/nowhere"],
         "/api/hosts/{host}/calendar": ["/api/hosts/web-01/calendar?days=3", "/api/hosts/web-01/calendar?days=0",
                                        "/api/hosts/a%2Fb/calendar"],

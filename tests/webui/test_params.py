@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -44,8 +45,9 @@ def test_a_cursor_round_trips_and_rounds_bare_times_up():
 
 
 def test_user_text_stays_a_plain_value():
-    flt = parse_filters(MultiDict({"q": '{"$where": "1"}', "host": "$gt"}), 3600, NOW)
-    assert flt.q == '{"$where": "1"}' and flt.host == "$gt"
+    flt = parse_filters(MultiDict({"q": '"{\\"$where\\": 1}"', "host": "$gt"}), 3600, NOW)
+    assert flt.q == '"{\\"$where\\": 1}"' and flt.host == "$gt"
+    assert flt.plan.match == {"message": {"$regex": re.escape('{"$where": 1}'), "$options": "i"}}
 
 
 def test_bad_values_name_their_parameter():

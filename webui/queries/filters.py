@@ -1,19 +1,23 @@
 """What a read asks for: `Filters` (a time window and the values records must have) and
 `Cursor` (where the previous page ended).
 
-The query layer's own types, built by whoever understands the request: today
-`webui.params` from the query string; a query-language parser and planner
-(`q=level:error AND host:web-*`) will produce what the reads take here. Every
-value stays plain (a string, a datetime, a tuple of levels): `queries.logs`
-alone turns them into MongoDB filters, so no value can become an operator or
-an unescaped regex.
+The query layer's own types, built by whoever understands the request
+(`webui.params` from the query string). Every value stays plain (a string, a
+datetime, a tuple of levels); `q` is the query language's text, which
+`queries.plan` turns into a MongoDB filter (`plan_text`, remembered per text);
+`queries.logs.filter_match` alone builds the `$match`, so no value can become an
+operator or an unescaped regex. `resolved()` folds what `q` says about host, app
+and level (`level:error host:web-01`) into those fields, so the indexes and the
+rollups serve it as if the filters had been given apart.
 """
 
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+
+from webui.queries.plan import Capabilities, Plan, plan_text
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 NO_LEVEL = "none"  # records whose level is unknown (field absent)
@@ -42,8 +46,33 @@ class Filters:
     source: str | None = None
     levels: tuple[str, ...] = ()
     q: str | None = None
+    capabilities: Capabilities = Capabilities()
+
+    @property
+    def plan(self) -> Plan | None:
+        """`q` planned (QueryError if it does not parse: `webui.params` checks it first)."""
+        return None if self.q is None else plan_text(self.q, self.capabilities)
 
     @property
     def text_only_in_logs(self) -> bool:
-        """True when some filter is not in the rollups, so rollup counts are only an upper bound."""
-        return self.q is not None or self.source is not None
+        """True when some filter is not in the rollups, so rollup counts are only an upper bound.
+
+        A `q` on host, app and level alone (`level:error host:web-0*`) is in the rollups (`matches_rollup`)."""
+        plan = self.plan
+        return self.source is not None or (plan is not None and not plan.rollup_exact)
+
+    def resolved(self, capabilities: Capabilities | None = None) -> Filters:
+        """These filters with `q`'s top-level host/app/level equalities folded into host, app and levels
+        (where those are not given already), planned for `capabilities`; `q` itself still applies whole."""
+        flt = self if capabilities is None else replace(self, capabilities=capabilities)
+        plan = flt.plan
+        if plan is None:
+            return flt
+        changes: dict[str, object] = {}
+        if flt.host is None and plan.host is not None:
+            changes["host"] = plan.host
+        if flt.app is None and plan.app is not None:
+            changes["app"] = plan.app
+        if not flt.levels and plan.levels and NO_LEVEL not in plan.levels:
+            changes["levels"] = tuple(sorted(plan.levels))
+        return replace(flt, **changes) if changes else flt

@@ -22,6 +22,7 @@ class ReadHandle:
     rollups: Collection[dict[str, Any]]
     hosts: Collection[dict[str, Any]]
     clock: Callable[[], float]
+    catalogue: Collection[dict[str, Any]] | None = None  # field_catalogue (the consumer writes it)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)

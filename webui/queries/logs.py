@@ -1,8 +1,12 @@
-"""The `logs` side of every read: `Filters` as a `$match`, stored documents as API records."""
+"""The `logs` side of every read: `Filters` as a `$match`, stored documents as API records.
+
+`filter_match(flt)` is THE way to turn `Filters` into a MongoDB filter (search,
+histogram, export, tail, top values, alert counts): it includes `q`, planned by
+`webui.queries.plan`, so every read honours the query language without knowing it.
+"""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from webui.queries.filters import NO_LEVEL, Filters
@@ -31,8 +35,11 @@ def filter_match(flt: Filters, lead: str | None = None) -> dict[str, Any]:
             match[key] = value
     if flt.levels and lead != "level":
         match["level"] = {"$in": [_level_value(lv) for lv in flt.levels]}
-    if flt.q is not None:
-        match["message"] = {"$regex": re.escape(flt.q), "$options": "i"}
+    plan = flt.plan
+    if plan is not None and plan.match:
+        if match:
+            return {"$and": [match, plan.match]}
+        return dict(plan.match)
     return match
 
 

@@ -28,12 +28,14 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
+from webui.queries.fields import list_fields
 from webui.queries.filters import Cursor, Filters
 from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
 from webui.queries.hour_tables import HourCache
 from webui.queries.logs import RECORD_FIELDS, to_record
+from webui.queries.plan import Capabilities
 from webui.queries.search import Page, newest_page
 
 
@@ -59,8 +61,10 @@ class LogReader:
     def __init__(self, db: Database, scan_budget: int = 40_000, clock: Callable[[], float] = time.time,
                  query_timeout: float = 10.0):
         self.db, self.scan_budget, self.clock, self.query_timeout = db, scan_budget, clock, query_timeout
-        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock)
+        self.handle = ReadHandle(logs=db["logs"], rollups=db["rollups"], hosts=db["hosts"], clock=clock,
+                                 catalogue=db["field_catalogue"])
         self.hours = HourCache(self.handle.rollups, clock)
+        self._capabilities: tuple[float, Capabilities] | None = None
         # From the primary even when the UI reads logs from a secondary: a sign-out must hold at once.
         self.user_sessions = db.get_collection("user_sessions", read_preference=ReadPreference.PRIMARY)
 
@@ -85,6 +89,16 @@ class LogReader:
                 raise StoreUnavailable(f"database unreachable: {exc}") from exc
             raise
 
+    def capabilities(self) -> Capabilities:
+        """What the server offers the planner: probed (a text index on `logs`?), then kept for a minute."""
+        now = time.monotonic()
+        if self._capabilities is None or now - self._capabilities[0] > 60:
+            with self._guarded():
+                indexes = self.handle.logs.index_information()
+            text = any(v == "text" for info in indexes.values() for _, v in info.get("key", ()))
+            self._capabilities = (now, Capabilities(text_index=text))
+        return self._capabilities[1]
+
     def ping(self) -> None:
         with self._guarded():
             self.db.command("ping")
@@ -103,6 +117,7 @@ class LogReader:
     def search(self, flt: Filters, limit: int, cursor: Cursor | None = None,
                budget: int | None = None) -> Page:
         """The newest `limit` records matching `flt` (older than `cursor`), newest first."""
+        flt = flt.resolved(self.capabilities())
         with self._guarded():
             return newest_page(self.handle, flt, limit, cursor, Budget(budget or self.scan_budget))
 
@@ -133,8 +148,14 @@ class LogReader:
 
     def histogram(self, flt: Filters, bucket: timedelta, budget: int | None = None) -> dict[str, Any]:
         """Counts per bucket and level over the window; `complete` is False where the budget ran out."""
+        flt = flt.resolved(self.capabilities())
         with self._guarded():
             return level_histogram(self.handle, self.hours, flt, bucket, Budget(budget or self.scan_budget))
+
+    def fields(self, app: str | None, limit: int = 1000) -> list[dict[str, Any]]:
+        """The parsed fields records carry (of `app`, or of every app), most frequent first."""
+        with self._guarded():
+            return list_fields(self.handle, app, limit)
 
     def hosts(self, limit: int = 2000) -> list[dict[str, Any]]:
         with self._guarded():

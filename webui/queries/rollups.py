@@ -31,7 +31,10 @@ def matches_rollup(flt: Filters, host: str, app: str, level: str | None) -> bool
         return False
     if flt.app is not None and app != flt.app:
         return False
-    return not flt.levels or (level or NO_LEVEL) in flt.levels
+    if flt.levels and (level or NO_LEVEL) not in flt.levels:
+        return False
+    plan = flt.plan
+    return plan is None or not plan.rollup_exact or plan.rollup_test(host, app, level)
 
 
 @dataclass

@@ -103,6 +103,10 @@ def _slice(db: ReadHandle, flt: Filters, a: datetime, b: datetime, dim: str, lim
         leads = [{"level": lv, "ts": ts} for lv in flt.levels]
     else:
         leads = [{dim: getattr(flt, dim), "ts": ts}]
+    plan = flt.plan
+    if plan is not None and plan.text_search is not None:  # a server with a text index (`Capabilities`)
+        for lead in leads:
+            lead["$text"] = {"$search": plan.text_search}
     docs: list[dict[str, Any]] = []
     for lead in leads:
         pipeline: list[dict[str, Any]] = [{"$match": lead}]
