@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from common.config.values import _bool, _choice, _duration_between, _listen, _positive_int, _Section, _string, _strings
+from common.query import QueryError, parse
 
 RULE_KINDS = ("count", "silence", "ratio")
 NOTIFIER_TYPES = ("webhook", "email")
@@ -129,13 +130,9 @@ def check_query(text: str | None, key: str, problems: list[str]) -> None:
     if text is None:
         return
     try:
-        from common.query import QueryError, parse  # TEMP-Q14: until q14 is merged
-    except ImportError:
-        return
-    try:
         parse(text)
     except QueryError as exc:
-        problems.append(f"{key}: {exc} (at character {exc.position})")
+        problems.append(f"{key}: {exc}")  # the message names the position
 
 
 def read_rule(data: Any, path: str, problems: list[str], notifiers: set[str] | None,

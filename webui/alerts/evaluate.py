@@ -1,7 +1,7 @@
 """One rule's value at one moment: what `states.step` is given.
 
-* count: records matching the query in `[now - window, now)`. A query of host/app/level terms
-  only (`plan`) is counted from the minute rollups, exact per minute: the whole minutes of the
+* count: records matching the query in `[now - window, now)`. A query on host, app and level
+  alone (`plan.from_rollups`) is counted from the minute rollups, exact per minute: the whole minutes of the
   window (the current one included, as far as it has arrived) from `rollups`, and the window's
   first, partial minute from `logs` (a count over at most one minute of one host/app/level).
   Any other query is counted in `logs` with the query language's `$match`
@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from common.config import AlertRule
-from webui.alerts.plan import CountPlan, plan_query
+from webui.alerts.plan import from_rollups, query_filters
 from webui.queries.filters import Filters
 from webui.queries.logs import filter_match
 from webui.queries.rollups import matches_rollup
@@ -63,9 +63,9 @@ class MinuteTable:
                                                                       "level": 1, "n": 1}))
         return cls(rows, lo)
 
-    def count(self, plan: CountPlan, lo: datetime, hi: datetime) -> int:
-        """Records of the minutes starting in [lo, hi] that match `plan`."""
-        flt = Filters(since=lo, until=hi, host=plan.host, app=plan.app, levels=plan.levels)
+    def count(self, query: str | None, lo: datetime, hi: datetime) -> int:
+        """Records of the minutes starting in [lo, hi] that match `query` (one the rollups answer)."""
+        flt = Filters(since=lo, until=hi, q=query or None)
         return sum(n for minute, rows in self.minutes.items() if lo <= minute <= hi
                    for host, app, level, n in rows if matches_rollup(flt, host, app, level))
 
@@ -75,27 +75,22 @@ def ceil_minute(dt: datetime) -> datetime:
     return floor if floor == dt else floor + MINUTE
 
 
-def _filters(plan: CountPlan, since: datetime, until: datetime) -> Filters:
-    return Filters(since=since, until=until, host=plan.host, app=plan.app, levels=plan.levels, q=plan.rest)
-
-
-def _match(plan: CountPlan, since: datetime, until: datetime) -> dict[str, Any]:
-    match = filter_match(_filters(plan, since, until))
-    match["ts"] = {"$gte": since, "$lt": until}
-    return match
+def _match(query: str | None, since: datetime, until: datetime) -> dict[str, Any]:
+    match = filter_match(query_filters(query, since, until))
+    window = {"ts": {"$gte": since, "$lt": until}}
+    return {"$and": [window, match]} if match else window
 
 
 def count(src: Sources, table: MinuteTable | None, query: str, since: datetime, now: datetime,
           cap: int) -> tuple[int, bool, str]:
     """(records, capped, source) matching `query` in [since, now)."""
-    plan = plan_query(query)
-    if plan.from_rollups and table is not None and table.lo <= floor_to(since, MINUTE):
+    if from_rollups(query) and table is not None and table.lo <= floor_to(since, MINUTE):
         first_whole = ceil_minute(since)
-        n = table.count(plan, first_whole, now)
+        n = table.count(query, first_whole, now)
         if since < first_whole:
-            n += src.logs.count_documents(_match(plan, since, first_whole))
+            n += src.logs.count_documents(_match(query, since, first_whole))
         return n, False, "rollups"
-    n = src.logs.count_documents(_match(plan, since, now + timedelta(milliseconds=1)), limit=cap)
+    n = src.logs.count_documents(_match(query, since, now + timedelta(milliseconds=1)), limit=cap)
     return n, n >= cap, "logs"
 
 
@@ -139,8 +134,7 @@ def _silence(src: Sources, rule: AlertRule, now: datetime) -> Result:
         alive = src.heartbeats.count_documents({**beats, "at": {"$gte": since}}, limit=SILENCE_CAP)
         if alive or src.heartbeats.find_one(beats, {"_id": 1}) is not None:
             return Result(float(alive), alive == 0, alive >= SILENCE_CAP, "heartbeats")
-    plan = plan_query(rule.query)
-    match = _match(plan, since, now + timedelta(milliseconds=1))
+    match = _match(rule.query, since, now + timedelta(milliseconds=1))
     for key in ("host", "app"):
         glob = getattr(rule, key)
         if glob is not None:
@@ -156,8 +150,7 @@ def top_lines(src: Sources, rule: AlertRule, now: datetime, limit: int = TOP_LIN
     if rule.kind == "silence" or not rule.query:
         return []
     since = now - timedelta(seconds=rule.window)
-    plan = plan_query(rule.query)
-    cursor = src.logs.find(_match(plan, since, now + timedelta(milliseconds=1)),
+    cursor = src.logs.find(_match(rule.query, since, now + timedelta(milliseconds=1)),
                            {"_id": 0, "ts": 1, "host": 1, "app": 1, "level": 1, "message": 1}
                            ).sort("ts", -1).limit(limit)
     return [{"ts": utc(d["ts"]).astimezone(UTC).isoformat().replace("+00:00", "Z"), "host": d.get("host"),

@@ -47,7 +47,7 @@ from common.errors import StoreUnavailable
 from webui.alerts import states
 from webui.alerts.evaluate import MinuteTable, Result, evaluate, top_lines
 from webui.alerts.notify import deliver
-from webui.alerts.plan import plan_query
+from webui.alerts.plan import from_rollups
 from webui.alerts.rules import config_rules, fingerprint, is_muted, labels
 from webui.alerts.store import AlertStore, EvaluationTimeout
 
@@ -218,8 +218,8 @@ class Evaluator:
 
     def _minute_table(self, due: list[AlertRule], now: datetime) -> MinuteTable | None:
         """One rollups read for every due rule that the rollups can answer."""
-        windows = [r.window for r in due if r.kind in ("count", "ratio") and plan_query(r.query).from_rollups
-                   and (r.kind == "count" or plan_query(r.of).from_rollups)]
+        windows = [r.window for r in due if r.kind in ("count", "ratio") and from_rollups(r.query)
+                   and (r.kind == "count" or from_rollups(r.of))]
         if not windows:
             return None
         try:

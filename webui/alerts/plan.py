@@ -1,60 +1,34 @@
-"""Which part of a rule's query the minute rollups can count.
+"""How a rule's query is read: from the minute rollups when they answer it exactly, else from `logs`.
 
-The rollups (`consumer.tally`) hold exact record counts per (minute, host, app, level). A
-query that says nothing but `host:X`, `app:Y` and `level:Z` terms joined by AND is counted
-from them; anything else (text, fields, wildcards, OR, NOT, groups) goes to `logs` through
-`webui.queries.logs.filter_match`, which alone knows the query language. The split is
-deliberately conservative: a query it does not fully understand is passed on whole.
+The rollups (`consumer.tally`) hold exact record counts per (minute, host, app, level). The
+query planner (`webui.queries.plan`) says when a query constrains nothing else
+(`rollup_exact`: `level:error app:payments`, `host:web-0*`, `-level:debug`) and tests a rollup's
+(host, app, level) against it (`matches_rollup`); any other query is counted in `logs` through
+`webui.queries.logs.filter_match`, which alone turns the query language into a filter.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from datetime import datetime
 
-from common.record import LEVELS
-
-_TERM = re.compile(r"^(host|app|level):([A-Za-z0-9_.\-@+]+)$")
-_SPECIAL = re.compile(r'["()\[\]{}/\\*?<>=~^!]')
-_OPERATORS = {"OR", "NOT", "TO", "||", "&&"}
+from webui.queries.filters import Filters
+from webui.queries.plan import plan_text
 
 
-@dataclass(frozen=True)
-class CountPlan:
-    host: str | None = None
-    app: str | None = None
-    levels: tuple[str, ...] = ()
-    rest: str | None = None  # what only `logs` can answer (the query language), None: rollups suffice
-
-    @property
-    def from_rollups(self) -> bool:
-        return self.rest is None
+def query_filters(query: str | None, since: datetime, until: datetime) -> Filters:
+    """The reads' `Filters` for `query`, its top-level host/app/level folded in (for the indexes)."""
+    flt = Filters(since=since, until=until, q=query or None)
+    return flt.resolved()
 
 
-def plan_query(text: str | None) -> CountPlan:
-    """`text` split into what the rollups hold and the rest."""
-    if text is None or not text.strip():
-        return CountPlan()
-    whole = CountPlan(rest=text)
-    if _SPECIAL.search(text):
-        return whole
-    found: dict[str, str] = {}
-    rest: list[str] = []
-    for token in text.split():
-        if token in _OPERATORS or token.startswith("-") or token.startswith("+"):
-            return whole
-        if token == "AND":
-            continue
-        match = _TERM.match(token)
-        if not match:
-            rest.append(token)
-            continue
-        key, value = match.groups()
-        if key in found:
-            return whole  # `host:a host:b` matches nothing; let the language say so
-        if key == "level" and value.lower() not in LEVELS:
-            return whole
-        found[key] = value.lower() if key == "level" else value
-    return CountPlan(host=found.get("host"), app=found.get("app"),
-                     levels=(found["level"],) if "level" in found else (),
-                     rest=" ".join(rest) if rest else None)
+def from_rollups(query: str | None) -> bool:
+    """Whether the rollups count `query` exactly (no query: every record, which they do)."""
+    return not query or plan_text(query).rollup_exact
+
+
+def host_and_app(query: str | None) -> tuple[str | None, str | None]:
+    """The single host and app every match has, if the query pins them (for a rule's labels)."""
+    if not query:
+        return None, None
+    plan = plan_text(query)
+    return plan.host, plan.app

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from common.config import AlertRule
-from webui.alerts.plan import plan_query
+from webui.alerts.plan import host_and_app
 
 CONFIG_PREFIX = "config:"  # ids of rules declared in the config file (read-only)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
@@ -44,8 +44,8 @@ def labels(rule: AlertRule) -> dict[str, str]:
     out = {"alertname": rule.name, "kind": rule.kind}
     if rule.kind == "silence":
         out.update({k: v for k, v in (("host", rule.host), ("app", rule.app), ("file", rule.file)) if v})
-    plan = plan_query(rule.query)
-    out.update({k: v for k, v in (("host", plan.host), ("app", plan.app)) if v and k not in out})
+    host, app = host_and_app(rule.query)
+    out.update({k: v for k, v in (("host", host), ("app", app)) if v and k not in out})
     out.update(rule.labels)
     return out
 
