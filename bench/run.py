@@ -38,6 +38,7 @@ STAGES = {
     "consumer": "bench.consumer_stage",
     "e2e": "bench.e2e_stage",
     "webui": "bench.webui_stage",
+    "alerts": "bench.alerts_stage",
 }
 README_MIN_LINES = 1_000_000  # smaller runs are quick checks: they do not replace the README's table
 # what the stages read; bench.generate also makes java
