@@ -50,7 +50,7 @@ from webui.alerts.evaluator import Evaluator
 from webui.alerts.store import AlertStore, open_database
 config = load_config(sys.argv[1])
 anchor, began = datetime.fromisoformat(sys.argv[2]), time.time()
-store = AlertStore(open_database(config.mongo), timeout=config.alerts.timeout)
+store = AlertStore(open_database(config.mongo))
 evaluator = Evaluator(config, store, clock=lambda: anchor + timedelta(seconds=time.time() - began))
 signal.signal(signal.SIGTERM, lambda *_: evaluator.stop())
 serve_metrics(config.alerts.metrics_listen, evaluator.metrics.registry, lambda: {"database": True})

@@ -16,7 +16,7 @@ def cmd_alert(config: Config, args: argparse.Namespace) -> int:
     from webui.alerts.store import AlertStore, open_database
 
     db = open_database(config.mongo)
-    store = AlertStore(db, timeout=config.alerts.timeout)
+    store = AlertStore(db)  # its own reads and writes; each rule runs under alerts.timeout
     evaluator = Evaluator(config, store)
     on_signals(evaluator.stop)
     serve_metrics(config.alerts.metrics_listen, evaluator.metrics.registry, lambda: {"database": store.ping()})

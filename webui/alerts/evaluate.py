@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from common.config import AlertRule
 from webui.alerts.plan import from_rollups, query_filters
-from webui.queries.filters import Filters
+from webui.queries.filters import NO_LEVEL, Filters
 from webui.queries.logs import filter_match
 from webui.queries.rollups import matches_rollup
 from webui.queries.times import MINUTE, floor_to, utc
@@ -75,10 +75,35 @@ def ceil_minute(dt: datetime) -> datetime:
     return floor if floor == dt else floor + MINUTE
 
 
-def _match(query: str | None, since: datetime, until: datetime) -> dict[str, Any]:
-    match = filter_match(query_filters(query, since, until))
-    window = {"ts": {"$gte": since, "$lt": until}}
-    return {"$and": [window, match]} if match else window
+def _pipeline(query: str | None, since: datetime, until: datetime,
+              extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The `$match` stages for `query` (and `extra` equalities/regexes) in [since, until): first the
+    shape of the cheapest index, `{dim: value, ts: range}` (SecantusDB plans only the leading
+    `$match`; MongoDB merges both), then the rest (`filter_match` leaving out that dimension)."""
+    flt = query_filters(query, since, until)
+    extra = dict(extra or {})
+    for dim in ("host", "app"):
+        if getattr(flt, dim) is None and isinstance(extra.get(dim), str):
+            flt = replace(flt, **{dim: extra.pop(dim)})
+    lead: dict[str, Any] = {"ts": {"$gte": since, "$lt": until}}
+    dim = next((d for d in ("host", "app") if getattr(flt, d) is not None), None)
+    if dim is None and len(flt.levels) == 1 and flt.levels[0] != NO_LEVEL:
+        dim, lead["level"] = "level", flt.levels[0]
+    elif dim is not None:
+        lead[dim] = getattr(flt, dim)
+    stages = [{"$match": lead}]
+    rest = filter_match(flt, lead=dim)
+    if extra:
+        rest = {"$and": [rest, extra]} if rest else extra
+    if rest:
+        stages.append({"$match": rest})
+    return stages
+
+
+def _count_logs(src: Sources, stages: list[dict[str, Any]], cap: int | None) -> int:
+    limit = [{"$limit": cap}] if cap else []
+    found = list(src.logs.aggregate([*stages, *limit, {"$count": "n"}]))
+    return int(found[0]["n"]) if found else 0
 
 
 def count(src: Sources, table: MinuteTable | None, query: str, since: datetime, now: datetime,
@@ -88,9 +113,9 @@ def count(src: Sources, table: MinuteTable | None, query: str, since: datetime, 
         first_whole = ceil_minute(since)
         n = table.count(query, first_whole, now)
         if since < first_whole:
-            n += src.logs.count_documents(_match(query, since, first_whole))
+            n += _count_logs(src, _pipeline(query, since, first_whole), None)
         return n, False, "rollups"
-    n = src.logs.count_documents(_match(query, since, now + timedelta(milliseconds=1)), limit=cap)
+    n = _count_logs(src, _pipeline(query, since, now + timedelta(milliseconds=1)), cap)
     return n, n >= cap, "logs"
 
 
@@ -134,14 +159,9 @@ def _silence(src: Sources, rule: AlertRule, now: datetime) -> Result:
         alive = src.heartbeats.count_documents({**beats, "at": {"$gte": since}}, limit=SILENCE_CAP)
         if alive or src.heartbeats.find_one(beats, {"_id": 1}) is not None:
             return Result(float(alive), alive == 0, alive >= SILENCE_CAP, "heartbeats")
-    match = _match(rule.query, since, now + timedelta(milliseconds=1))
-    for key in ("host", "app"):
-        glob = getattr(rule, key)
-        if glob is not None:
-            match = {"$and": [match, {key: _glob(glob)}]}
-    if rule.file:
-        match = {"$and": [match, {"source": _glob(rule.file)}]}
-    n = src.logs.count_documents(match, limit=SILENCE_CAP)
+    globs = {key: _glob(glob) for key, glob in (("host", rule.host), ("app", rule.app), ("source", rule.file))
+             if glob is not None}
+    n = _count_logs(src, _pipeline(rule.query, since, now + timedelta(milliseconds=1), globs), SILENCE_CAP)
     return Result(float(n), n == 0, n >= SILENCE_CAP, "logs")
 
 
@@ -150,9 +170,9 @@ def top_lines(src: Sources, rule: AlertRule, now: datetime, limit: int = TOP_LIN
     if rule.kind == "silence" or not rule.query:
         return []
     since = now - timedelta(seconds=rule.window)
-    cursor = src.logs.find(_match(rule.query, since, now + timedelta(milliseconds=1)),
-                           {"_id": 0, "ts": 1, "host": 1, "app": 1, "level": 1, "message": 1}
-                           ).sort("ts", -1).limit(limit)
+    cursor = src.logs.aggregate([*_pipeline(rule.query, since, now + timedelta(milliseconds=1)),
+                                 {"$sort": {"ts": -1}}, {"$limit": limit},
+                                 {"$project": {"_id": 0, "ts": 1, "host": 1, "app": 1, "level": 1, "message": 1}}])
     return [{"ts": utc(d["ts"]).astimezone(UTC).isoformat().replace("+00:00", "Z"), "host": d.get("host"),
              "app": d.get("app"), "level": d.get("level"), "message": (d.get("message") or "")[:2000]}
             for d in cursor]

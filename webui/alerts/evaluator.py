@@ -10,7 +10,8 @@ evaluation is older than its `every`.
 One evaluation runs in a worker thread under its own deadline (`alerts.timeout`, sent as
 maxTimeMS): a slow rule ends in a timeout that is recorded on its state (`error`, `slow`) and
 counted (`opslog_alert_evaluations_total{outcome="timeout"}`) while the others go on in the
-other workers; the main loop never waits for a rule.
+other workers; the main loop never waits for a rule. A rule that timed out is tried again after
+2, 4, 8... of its intervals, so it does not keep the database busy for nothing.
 
 Notices and the crash window. The evaluation's new state and the notices it decided (one per
 notifier: the outbox) are written in ONE update of the rule's state document, before anything
@@ -137,6 +138,7 @@ class Evaluator:
         self.states: dict[str, states.RuleState] = {}
         self.next_due: dict[str, float] = {}
         self.running: dict[str, _Running] = {}
+        self.timeouts: dict[str, int] = {}  # rule id -> timeouts in a row (its evaluations back off)
         self.lock = threading.Lock()
         self.sender = threading.Thread(target=self._send_loop, name="sender", daemon=True)
 
@@ -263,6 +265,7 @@ class Evaluator:
             self._failed(rule, now, f"{type(exc).__name__}: {exc}", "error", started)
             return
         seconds = time.perf_counter() - started
+        self.timeouts.pop(rule.id, None)
         prev = self.states.get(rule.id, states.RuleState())
         muted = is_muted(rule, silences, now)
         st = states.step(rule, prev, result.breached, now, muted)
@@ -299,6 +302,12 @@ class Evaluator:
             self.wake_sender.set()
 
     def _failed(self, rule: AlertRule, now: datetime, error: str, outcome: str, started: float) -> None:
+        if outcome == "timeout":
+            # A rule too slow for its deadline would take the database's time every `every` for
+            # nothing: it is tried again after 2, 4, 8... intervals (at most 10, or 5 min).
+            streak = self.timeouts[rule.id] = self.timeouts.get(rule.id, 0) + 1
+            wait = min(rule.every * 2 ** streak, max(10 * rule.every, 300.0))
+            self.next_due[rule.id] = time.monotonic() + wait
         self.metrics.evaluations.labels(outcome).inc()
         self.metrics.seconds.observe(time.perf_counter() - started)
         try:
