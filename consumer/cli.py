@@ -1,4 +1,4 @@
-"""The consumer's commands: `opslog consume`, `opslog db init` and `opslog dead-letters`."""
+"""The consumer's commands: `opslog consume`, `opslog db init`, `opslog dead-letters` and `opslog verify`."""
 
 from __future__ import annotations
 
@@ -91,6 +91,29 @@ def cmd_dead_letters(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(config: Config, args: argparse.Namespace) -> int:
+    """Recompute each file's stored byte ranges from the stored records themselves (an index-only
+    walk of host, file, offset and length), print one line per file, exit 1 if any has a gap."""
+    from common.errors import StoreUnavailable
+    from consumer.store import Store
+
+    store = Store(config.mongo)
+    try:
+        reports = store.verify(args.host, args.source, config.webui.stale_after)
+    except StoreUnavailable as exc:
+        log.error("%s", exc)
+        return 2
+    finally:
+        store.close()
+    from common.verify import summary_line
+
+    for report in reports:
+        print(summary_line(report))
+    holed = sum(1 for r in reports if r["gaps"])
+    print(f"{len(reports)} file(s) verified, {holed} with gaps")
+    return 1 if holed else 0
+
+
 def register(commands: Commands) -> None:
     commands.add("consume", cmd_consume, "store records from RabbitMQ into MongoDB (run several to scale)")
     db = commands.group("db", "MongoDB set-up", dest="db_command")
@@ -103,3 +126,7 @@ def register(commands: Commands) -> None:
                        "(confirmed), then remove them; records already stored are not stored twice")
     dl_replay.add_argument("--dry-run", action="store_true", help="only list and count what would be replayed")
     dl_replay.add_argument("--limit", type=count, help="replay at most this many (default: all parked now)")
+    verify = commands.add("verify", cmd_verify, "recompute per-file coverage from the stored records; exit 1 on a gap",
+                          description=cmd_verify.__doc__)
+    verify.add_argument("--host", help="only this host's files")
+    verify.add_argument("--source", help="only the file(s) with this path (current or rotated name)")

@@ -32,7 +32,7 @@ from typing import TypeVar
 from common.amqp import Delivery, Subscriber, fresh_headers
 from common.config import Config
 from common.errors import BrokerUnavailable, PoisonMessage, StoreUnavailable
-from common.record import decode_documents, to_entry
+from common.record import decode_documents, heartbeats, to_entry
 from common.retry import GAVE_UP, Backoff, GaveUp, retry
 from consumer.batch import MESSAGE_ID_HEADER, Pending, dead_batch, message_id_of
 from consumer.metrics import ConsumerMetrics
@@ -168,6 +168,12 @@ class Consumer:
         # The body's hash: the same message redelivered, or published twice, counts once in rollups.
         message_id = message_id_of(delivery.body)
         headers = {**fresh_headers(delivery.headers, drop=(SUSPECT_HEADER,)), MESSAGE_ID_HEADER: message_id}
+        if delivery.headers.get(heartbeats.KIND_HEADER) == heartbeats.KIND:
+            try:
+                p.messages.append(Message(message_id, [], heartbeats.to_documents(delivery.body)))
+            except PoisonMessage as exc:
+                p.dead.append((delivery.body, exc.reason, headers))
+            return
         try:
             docs, rejected = decode_documents(delivery.body)
         except PoisonMessage as exc:

@@ -43,7 +43,7 @@ from shipper.import_plan import BackfillError, ImportFile, input_for, plan, read
 from shipper.multiline import Multiline
 from shipper.parsers import build_parser
 from shipper.progress import Progress
-from shipper.records import RECORD_OVERHEAD, Row, record_app, record_maker
+from shipper.records import RECORD_OVERHEAD, Row, covered_bytes, record_app, record_maker
 from shipper.tailer import Line, TailedFile
 
 # the command's whole interface, wherever each part lives (common.cli, the tests)
@@ -122,7 +122,7 @@ class Importer:
                     break
                 if frames:
                     lines = frames.feed(lines)
-                self._add(file, make, app, multiline.feed(lines) if multiline else lines)
+                self._add(file, make, app, multiline.feed(lines) if multiline else lines, tailed.identity)
                 if self.progress:
                     self.progress.update(self.result.records + len(self._batch),
                                          self._base_bytes + tailed.offset, name)
@@ -133,25 +133,27 @@ class Importer:
                 tail = frames.feed(tail) + frames.flush()
             if multiline:
                 tail = multiline.feed(tail) + multiline.flush()
-            self._add(file, make, app, tail)
+            self._add(file, make, app, tail, tailed.identity)
             self.result.bytes += tailed.offset
         finally:
             tailed.close()
         self.result.files += 1
 
-    def _add(self, file: ImportFile, make: Callable[[Line], Row], app: str, lines: list[Line]) -> None:
-        """Records for `lines`, made as the shipper makes them (shipper.records: same ids, same fields)."""
+    def _add(self, file: ImportFile, make: Callable[[Line], Row], app: str, lines: list[Line], identity: str) -> None:
+        """Records for `lines`, made as the shipper makes them (shipper.records: same ids, same fields),
+        with their file identity and lengths for coverage (an imported file is a history of its own)."""
         if not lines:
             return
         now = time.time()
         max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
-        rows = self._batch.group(self.host, app, file.path, now)
+        rows, lengths = self._batch.file_group(self.host, app, file.path, now, identity)
         for line in lines:
             rows.append(make(line))
+            lengths.append(line.end - line.offset if not line.truncated else covered_bytes(line))
             self._batch_bytes += len(line.raw) + RECORD_OVERHEAD
             if len(self._batch) >= max_records or self._batch_bytes >= max_bytes:
                 self._publish()
-                rows = self._batch.group(self.host, app, file.path, now)
+                rows, lengths = self._batch.file_group(self.host, app, file.path, now, identity)
 
     def _publish(self) -> None:
         if not self._batch:

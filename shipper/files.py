@@ -119,7 +119,7 @@ class Files:
                 seen.add(key)
                 tracked = self.tracked.get(key)
                 if tracked is not None:
-                    tracked.file.path = path  # renamed to another watched name: same file, same offsets
+                    tracked.file.renamed(path)  # renamed to another watched name: same file, same offsets
                     continue
                 entry = self.registry.get(key)
                 if entry is not None and entry.offset == st.st_size:
@@ -151,20 +151,23 @@ class Files:
             if file is not None:
                 file.close()
             return
-        start, why = self._start_offset(file, inp.input_config, first_start)
+        start, why, identity = self._start_offset(file, inp.input_config, first_start)
         file.resume(start)
+        if identity:
+            file.identity = identity
         if start > 0:
             assert file.fingerprint is not None
-            self.registry.confirm(file.key, path, file.fingerprint, start, file.tail_hash(start))
+            self.registry.confirm(file.key, path, file.fingerprint, start, file.tail_hash(start), file.identity)
         self.tracked[file.key] = Tracked.of(file, inp)
         log.info("tailing %s from offset %d (%s)", path, start, why)
 
-    def _start_offset(self, file: TailedFile, cfg: InputConfig, first_start: bool) -> tuple[int, str]:
+    def _start_offset(self, file: TailedFile, cfg: InputConfig, first_start: bool) -> tuple[int, str, str | None]:
+        """Where to read `file` from, why, and the identity it continues (None: its own, new)."""
         assert file.fingerprint is not None
         entry = self.registry.get(file.key)
         if entry is not None and entry.fingerprint == file.fingerprint:
             if entry.offset <= file.size:
-                return entry.offset, "saved offset"
+                return entry.offset, "saved offset", entry.identity
             log.warning("%s is shorter (%d bytes) than its saved offset %d: truncated while we were away; "
                         "reading it from the start (what was written after our last read is lost unless a "
                         "copy matched by the input's paths holds it)", file.path, file.size, entry.offset)
@@ -175,10 +178,10 @@ class Files:
             self.registry.retire(file.key)
         copied = self.registry.copy_offset(file.fingerprint, file.size, file.tail_hash, exclude=file.key)
         if copied is not None:
-            return copied.offset, f"a copy of {copied.path}, confirmed up to there"
+            return copied.offset, f"a copy of {copied.path}, confirmed up to there", copied.identity
         if first_start and cfg.start_at == "end":
-            return file.size, "start_at: end"
-        return 0, "new file"
+            return file.size, "start_at: end", None
+        return 0, "new file", None
 
     def _skip_old(self, found: Found, inp: Input) -> None:
         """Register an old file at its end: `ignore_older` skips what it holds, not what comes later."""
@@ -188,7 +191,8 @@ class Files:
             return
         try:
             assert file.fingerprint is not None
-            self.registry.confirm(file.key, path, file.fingerprint, file.size, file.tail_hash(file.size))
+            self.registry.confirm(file.key, path, file.fingerprint, file.size, file.tail_hash(file.size),
+                                  file.identity)
             log.info("ignoring the %d bytes of %s: older than ignore_older", file.size, path)
         finally:
             file.close()
@@ -231,7 +235,7 @@ class Files:
         file = tracked.file
         if self.tracked.get(key) is tracked and file.confirm(end):
             assert file.fingerprint is not None
-            self.registry.confirm(key, file.path, file.fingerprint, end, tail)
+            self.registry.confirm(key, file.path, file.fingerprint, end, tail, file.identity)
 
     def reconfigure(self, shipper_config: ShipperConfig) -> list[Tracked]:
         """Take reloaded settings (SIGHUP): a file whose input changed is read again from its

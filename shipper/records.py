@@ -33,6 +33,13 @@ def truncated_error(max_line_bytes: int, error: str | None) -> str:
     return f"{note}; {error}" if error else note
 
 
+def covered_bytes(line: Line) -> int:
+    """The bytes of its file a truncated line's record covers: the part it kept (the rest of the
+    line is a gap in the file's coverage, caused by max_line_bytes). Container lines keep
+    their content without the runtime's framing, so theirs cover their whole span."""
+    return len(line.raw) if line.frame is None else line.end - line.offset
+
+
 def record_app(input_config: InputConfig, frames: ContainerFrames | None) -> str:
     """The `app` of a file's records: the input's, or the container's for container logs."""
     return frames.app if frames is not None else input_config.app

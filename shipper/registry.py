@@ -14,7 +14,9 @@ rather than dropped: a copy of the old content (copytruncate's `app.log.1`)
 has the same fingerprint and the same bytes before that offset, and is read
 from there instead of from its start (`copy_offset`).
 
-Version 1 files (no `tail`, no `retired`) load as they are.
+Each entry also keeps the content's `identity` (shipper.tailer.file_identity): a restart keeps
+it, and a copy found by `copy_offset` inherits it. Version 1 files (no `tail`, no `retired`) and
+entries without `identity` load as they are.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class Entry:
     offset: int
     updated: float
     tail: str | None = None  # hash of the bytes before `offset` (shipper.tailer.tail_hash)
+    identity: str | None = None  # the content's identity for coverage (shipper.tailer.file_identity)
 
 
 class Registry:
@@ -82,13 +85,15 @@ class Registry:
     def get(self, key: str) -> Entry | None:
         return self.entries.get(key)
 
-    def confirm(self, key: str, path: str, fingerprint: str, offset: int, tail: str | None = None) -> None:
+    def confirm(self, key: str, path: str, fingerprint: str, offset: int, tail: str | None = None,
+                identity: str | None = None) -> None:
         """Record that everything before `offset` in this file is confirmed by the broker."""
         entry = self.entries.get(key)
         if entry is None or entry.fingerprint != fingerprint:
-            self.entries[key] = Entry(path, fingerprint, offset, time.time(), tail)
+            self.entries[key] = Entry(path, fingerprint, offset, time.time(), tail, identity)
         else:
             entry.path, entry.offset, entry.updated, entry.tail = path, offset, time.time(), tail
+            entry.identity = identity or entry.identity
         self.dirty = True
 
     def forget(self, key: str) -> None:

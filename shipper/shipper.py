@@ -30,9 +30,11 @@ from collections.abc import Callable
 from common.amqp import Publisher
 from common.config import Config, ShipperConfig
 from common.record import BatchBuilder
+from common.record.heartbeats import KIND, KIND_HEADER
 from shipper.files import Files, Finding, Input, Tracked
+from shipper.heartbeats import Heartbeats
 from shipper.metrics import ShipperMetrics
-from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, record_app, record_maker
+from shipper.records import PARSE_ERROR, RECORD_OVERHEAD, covered_bytes, record_app, record_maker
 from shipper.registry import Registry
 from shipper.reload import reloaded_config
 from shipper.sender import Batch, Sender
@@ -55,6 +57,7 @@ class Shipper:
         self.files = Files(shipper_config, self.registry, [Input(i) for i in shipper_config.inputs])
         self.sender = Sender(publisher, shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         self.watcher: Watcher | None = None
+        self.heartbeats = Heartbeats(shipper_config.host, shipper_config.heartbeat_interval)
         self.batch = BatchBuilder()  # the payload being filled
         self.batch_bytes = 0
         self.batch_started = 0.0
@@ -108,6 +111,8 @@ class Shipper:
         if not self.sender.ready:
             self.stopping.wait(IDLE_SLEEP)  # broker down or connecting: read nothing
             return
+        if self.heartbeats.due():
+            self._send_heartbeat()
         read = self._read_all()
         if self.batch and (not read or time.monotonic() - self.batch_started >= self.shipper_config.batch_max_wait):
             self._submit()
@@ -161,8 +166,11 @@ class Shipper:
             if tracked.file.key not in self.files.tracked or not self._ship_pending(tracked):
                 continue
             if finding is Finding.TRUNCATED:
+                self.heartbeats.ended(tracked.file, "truncated")
                 self.files.restart(tracked)
             else:
+                if finding is Finding.DELETED:
+                    self.heartbeats.ended(tracked.file, "deleted")
                 self.files.release(tracked, forget=finding is Finding.DELETED)
 
     def _ship_pending(self, tracked: Tracked) -> bool:
@@ -208,6 +216,7 @@ class Shipper:
                 if not self._add(tracked, lines):
                     break  # the broker failed: everything was rewound
             elif file.shrunk() and self._ship_pending(tracked):
+                self.heartbeats.ended(tracked.file, "truncated")
                 self.files.restart(tracked)
         return total
 
@@ -234,13 +243,15 @@ class Shipper:
         now = time.time()
         if not self.batch:
             self.batch_started = time.monotonic()
-        rows, size, parse_errors = self.batch.group(host, app, path, now), self.batch_bytes, 0
+        identity = file.identity
+        (rows, lengths), size, parse_errors = self.batch.file_group(host, app, path, now, identity), self.batch_bytes, 0
         room = max_records - len(self.batch)  # records this group can take before the batch is full
         for line in lines:
             record = make(line)
             if record[PARSE_ERROR]:
                 parse_errors += 1
             rows.append(record)
+            lengths.append(line.end - line.offset if not line.truncated else covered_bytes(line))
             size += len(line.raw) + RECORD_OVERHEAD
             if len(rows) >= room or size >= max_bytes:
                 self.batch_bytes = size
@@ -248,7 +259,7 @@ class Shipper:
                 if not self._submit():
                     self.metrics.parse_errors.inc(parse_errors)
                     return False
-                rows, size, room = self.batch.group(host, app, path, now), 0, max_records
+                (rows, lengths), size, room = self.batch.file_group(host, app, path, now, identity), 0, max_records
                 self.batch_started = time.monotonic()
         if rows:
             self.batch_ends[file.key] = (tracked, lines[-1].end)
@@ -279,12 +290,21 @@ class Shipper:
             self._rewind()  # the batch is gone: read its lines again
         return taken
 
+    def _send_heartbeat(self) -> None:
+        """Hand the files' heartbeat to the sender, unless its pipeline is full (then next turn)."""
+        body = self.heartbeats.body(self.files)
+        batch = Batch(body, 0, {KIND_HEADER: KIND, "x-opslog-host": self.shipper_config.host}, {})
+        if self.sender.submit(batch, give_up=lambda: True):
+            self.heartbeats.sent()
+
     def _apply_confirmed(self) -> None:
         """Advance each file's confirmed offset (and the registry) past the confirmed batches."""
         confirmed = self.sender.take_confirmed()
         if not confirmed:
             return
         for batch in confirmed:
+            if not batch.records:
+                continue  # a heartbeat
             self.metrics.records_published.inc(batch.records)
             self.metrics.batches_published.inc()
             for key, (tracked, end, tail) in batch.ends.items():
@@ -314,6 +334,7 @@ class Shipper:
             if self._ship_pending(tracked):
                 self.files.release(tracked, forget=False)
         self.config = config
+        self.heartbeats.interval = shipper_config.heartbeat_interval
         self.sender.reconfigure(shipper_config.max_buffer_bytes, shipper_config.reconnect_max_wait)
         if self.watcher is not None:
             self.watcher.close()

@@ -37,6 +37,13 @@ def file_key(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}"
 
 
+def file_identity(key: str, fp: str) -> str:
+    """A new file content's identity, for coverage: born with (device:inode, fingerprint) when the
+    content is first seen, then kept across renames (same inode) and handed to a copytruncate copy
+    (the registry's entry of the original), so a file's history is one whatever its names."""
+    return hashlib.blake2b(f"{key}\0{fp}".encode(), digest_size=8).hexdigest()
+
+
 def fingerprint(fd: int) -> str | None:
     """A hash of the file's first line (at most FINGERPRINT_BYTES), or None while the
     file is too short to tell: its first line is not complete yet."""
@@ -116,6 +123,17 @@ class TailedFile:
         self.skipping = False       # inside an over-long line, discarding up to its newline
         self.orphaned = False       # no watched path points at this file any more (rotated or deleted)
         self.last_growth = time.monotonic()
+        self.identity = file_identity(self.key, fp)  # coverage's name for this content (file_identity)
+        self.names = [path]         # the names it was read under, current last
+
+    def renamed(self, path: str) -> None:
+        """A watched name now points at this file (rotated by rename): same content, same offsets."""
+        if path != self.path:
+            self.path = path
+            if path in self.names:
+                self.names.remove(path)
+            self.names.append(path)
+            del self.names[:-8]
 
     @classmethod
     def open(cls, path: str, max_line_bytes: int, real: str | None = None,
@@ -166,12 +184,16 @@ class TailedFile:
         self._confirmed = 0
         self.size = self.stat().st_size
         self._fingerprint = self.current_fingerprint()
+        if self._fingerprint is not None:
+            self.identity = file_identity(self.key, self._fingerprint)
 
     def identified(self) -> bool:
         """True when the content has a fingerprint; after a restart, the first call that finds a
         complete first line takes it (records need it for their ids)."""
         if self._fingerprint is None:
             self._fingerprint = self.current_fingerprint()
+            if self._fingerprint is not None:
+                self.identity = file_identity(self.key, self._fingerprint)
         return self._fingerprint is not None
 
     def rewind(self) -> None:

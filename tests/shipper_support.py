@@ -23,7 +23,7 @@ from typing import Any
 import pika
 import pika.exceptions
 
-from common.record import decode_batch
+from common.record import decode_batch, heartbeats
 from tests.helpers import OpslogProcess, run_opslog, stop, wait_until
 from tests.helpers import metric as metric  # the shipper tests' metric(), kept where they import it
 
@@ -96,6 +96,7 @@ class Received:
     by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     deliveries: int = 0
     sent: Counter[tuple[str, int]] = field(default_factory=Counter)  # (source, offset), re-sends included
+    heartbeats: list[bytes] = field(default_factory=list)  # the per-file heartbeat messages, set apart
 
     def messages(self) -> list[str]:
         return [r["message"] for r in self.by_id.values()]
@@ -131,9 +132,12 @@ class QueueReader:
         try:
             channel = self._channel()
             while True:
-                method, _props, body = channel.basic_get(self.queue, auto_ack=True)
+                method, props, body = channel.basic_get(self.queue, auto_ack=True)
                 if method is None:
                     break
+                if (props.headers or {}).get(heartbeats.KIND_HEADER) == heartbeats.KIND:
+                    self.received.heartbeats.append(body)  # per-file heartbeats: no records, and never-ending
+                    continue
                 self.received.deliveries += 1
                 for entry in decode_batch(body):
                     self.received.by_id.setdefault(entry["id"], entry)

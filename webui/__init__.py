@@ -31,7 +31,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, openapi, ops, pages, peers, team
+from webui import api, auth, coverage, openapi, ops, pages, peers, team
 from webui.accounts import AccountStore
 from webui.alerts import views as alert_views
 from webui.formats import json_response
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from pymongo.database import Database
 
 log = logging.getLogger(__name__)
-STALE_AFTER = timedelta(minutes=15)
 _CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
 
@@ -58,7 +57,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
         log.warning("webui.secret_key is not set: using a random key, sessions end when the UI restarts")
         secret = os.urandom(32).hex()
     app.config.update(
-        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(STALE_AFTER.total_seconds()),
+        OPSLOG=config, SECRET_KEY=secret, OPSLOG_STALE_AFTER=int(web.stale_after),
         SESSION_COOKIE_NAME="opslog_session", SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
         # Browsers send a Secure cookie over https, and over plain http to localhost/127.0.0.1 only.
         SESSION_COOKIE_SECURE=web.cookie_secure,
@@ -74,7 +73,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, openapi.bp, pages.bp, ops.bp, team.bp):
+    for blueprint in (auth.bp, api.bp, coverage.bp, openapi.bp, pages.bp, ops.bp, team.bp):
         app.register_blueprint(blueprint)
     alert_views.install(app, db)  # /api/alerts, /api/silences, /alerts (issue 16)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, render_template, request, stream_with_context
 
-from webui import formats
+from webui import coverage, formats
 from webui.params import (
     Filters,
     ParamError,
@@ -78,7 +78,9 @@ def fields():
 
 @bp.get("/hosts")
 def hosts():
-    return formats.json_response(formats.json_ready({"hosts": get_reader().hosts(), "stale_after_seconds":
+    rows = get_reader().hosts()
+    coverage.add_health(rows)
+    return formats.json_response(formats.json_ready({"hosts": rows, "stale_after_seconds":
                                                      current_app.config["OPSLOG_STALE_AFTER"]}))
 
 

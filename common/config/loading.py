@@ -173,7 +173,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         metrics_listen=s.get("metrics_listen", None, _listen),
         watch=s.get("watch", "auto", _choice("auto", "inotify", "poll")),
         rotate_wait=s.get("rotate_wait", 5.0, parse_duration),
-        reconnect_max_wait=s.get("reconnect_max_wait", 30.0, parse_duration))
+        reconnect_max_wait=s.get("reconnect_max_wait", 30.0, parse_duration),
+        heartbeat_interval=s.get("heartbeat_interval", 5.0, parse_duration))
     if shipper.max_buffer_bytes < shipper.batch_max_bytes:
         s.problem("max_buffer_bytes", f"must be at least batch_max_bytes ({shipper.batch_max_bytes}): "
                                       "a full batch has to fit in the buffer")
@@ -221,7 +222,8 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         max_streams=w.get("max_streams", threads // 2, _int_between(1, 255)),
         connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),
         request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)),
-        public_url=w.get("public_url", None, _public_url))
+        public_url=w.get("public_url", None, _public_url),
+        stale_after=w.get("stale_after", 900.0, _duration_between(1.0, 30 * 86400.0)))
     if webui.max_streams >= webui.threads:
         w.problem("max_streams", f"must be below webui.threads ({webui.threads}), so short requests always have a "
                                  "thread")

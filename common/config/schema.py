@@ -86,6 +86,7 @@ class ShipperConfig:
     watch: str = "auto"        # auto | inotify | poll: how new and rotated files are noticed between scans
     rotate_wait: float = 5.0   # a rotated-away or deleted file is closed once idle at its end this long
     reconnect_max_wait: float = 30.0  # cap of the exponential backoff between broker connection attempts
+    heartbeat_interval: float = 5.0   # per-file heartbeats (size, confirmed offset) this often; 0: none
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class WebConfig:
     connection_limit: int = 100     # open connections; more wait in the listen backlog
     request_timeout: float = 30.0   # a connection silent this long is closed (slow or idle client)
     public_url: str | None = None   # how operators reach the UI (alert permalinks); default http://<listen>
+    stale_after: float = 900.0      # a host or file with no heartbeat (or record) for this long is silent
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,11 @@ Payload v2, what shippers send::
                          "records": [[id, offset, ts, message, level, fields, parse_error], ...]},
                         ...]}
 
+Shippers since per-file coverage add to each group `"file": F, "lengths": [n, ...]`: the
+file's identity and, in step with `records`, the bytes of the file each record covers; the
+documents get them as `file` and `len` (optional: older shippers' records are stored without,
+and older consumers ignore both keys).
+
 A group is a run of records read from one file at one time (the shipper makes
 one per `Shipper._add_records` call), so what they share is written once; a
 record is an array in the order of `ROW_FIELDS`, where `ts`, `level`, `fields`

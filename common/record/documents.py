@@ -6,7 +6,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from common.errors import PoisonMessage
-from common.record.schema import GROUP_FIELDS, LEVELS, MAX_FIELDS_DEPTH, MAX_NAME_CHARS, ROW_LENGTH
+from common.record.schema import (
+    GROUP_FIELDS,
+    LEVELS,
+    MAX_FIELDS_DEPTH,
+    MAX_FILE_CHARS,
+    MAX_NAME_CHARS,
+    ROW_LENGTH,
+)
 from common.record.wire import load_payload, v1_entries, v1_entry, v2_groups
 
 
@@ -46,9 +53,16 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
         received_at = latest
     shared_ok = (received_at is not None and type(host) is str and type(app) is str and type(source) is str
                  and len(host) <= MAX_NAME_CHARS and len(app) <= MAX_NAME_CHARS)
-    for rec in group["records"]:
+    records = group["records"]
+    # Coverage (common.coverage): the file's identity and each record's byte length, from shippers
+    # that send them; without them (older shippers, a malformed list) the records are stored as before.
+    file, lengths = group.get("file"), group.get("lengths")
+    if not (type(file) is str and 0 < len(file) <= MAX_FILE_CHARS and type(lengths) is list
+            and len(lengths) == len(records)):
+        file = lengths = None
+    for i, rec in enumerate(records):
         if type(rec) is not list or len(rec) != ROW_LENGTH:
-            rejected.append((v1_entry(group, rec), f"record is not an array of {ROW_LENGTH} values"))
+            rejected.append((v1_entry(group, rec, i), f"record is not an array of {ROW_LENGTH} values"))
             continue
         if shared_ok:
             rid, offset, ts, message, level, fields, error = rec
@@ -72,9 +86,13 @@ def _group_documents(group: dict[str, Any], times: dict[float, datetime | None],
                 doc["fields"] = {} if fields is None else fields
                 if error:
                     doc["parse_error"] = error
+                if file is not None:
+                    length = lengths[i]  # type: ignore[index]
+                    if type(length) is int and 0 <= length:
+                        doc["file"], doc["len"] = file, length
                 docs.append(doc)
                 continue
-        entry = v1_entry(group, rec)
+        entry = v1_entry(group, rec, i)
         try:
             docs.append(to_document(entry, latest))
         except PoisonMessage as exc:
@@ -160,6 +178,9 @@ def to_document(entry: Any, latest: datetime | None = None) -> dict[str, Any]:
         if not isinstance(error, str):  # str() of a hostile nested value could recurse too deep
             raise PoisonMessage("record field 'parse_error' must be a string")
         doc["parse_error"] = error
+    file, length = entry.get("file"), entry.get("len")
+    if (type(file) is str and 0 < len(file) <= MAX_FILE_CHARS and type(length) is int and length >= 0):
+        doc["file"], doc["len"] = file, length  # optional: coverage only, never a reason to refuse a record
     return doc
 
 
@@ -168,7 +189,7 @@ def to_entry(doc: dict[str, Any]) -> dict[str, Any]:
     entry = {"id": doc["_id"], "ts": _epoch(doc["ts"]), "received_at": _epoch(doc["received_at"]),
              "host": doc["host"], "app": doc["app"], "source": doc["source"], "offset": doc["offset"],
              "message": doc["message"]}
-    entry.update((key, doc[key]) for key in ("level", "fields", "parse_error") if key in doc)
+    entry.update((key, doc[key]) for key in ("level", "fields", "parse_error", "file", "len") if key in doc)
     return entry
 
 

@@ -12,5 +12,10 @@ MAX_NAME_CHARS = 1024
 LEVELS = ("debug", "info", "warning", "error", "critical")
 ERROR_LEVELS = frozenset(("error", "critical"))  # what the UI and the hosts counters count as errors
 GROUP_FIELDS = ("host", "app", "source", "received_at")
+# Optional in a v2 group (shippers since coverage, common.coverage): `file`, the file's identity
+# (the same across its renames and a copytruncate copy), and `lengths`, one per record in step with
+# `records`: the bytes of the file each covers. Stored as the documents' `file` and `len`.
+COVERAGE_GROUP_FIELDS = ("file", "lengths")
+MAX_FILE_CHARS = 64
 ROW_FIELDS = ("id", "offset", "ts", "message", "level", "fields", "parse_error")
 ROW_LENGTH = len(ROW_FIELDS)

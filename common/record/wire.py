@@ -57,6 +57,18 @@ class BatchBuilder:
                              "records": rows})
         return rows
 
+    def file_group(self, host: str, app: str, source: str, received_at: float,
+                   file: str) -> tuple[list[tuple[Any, ...]], list[int]]:
+        """A new group of one file's records, as `group`, plus what coverage needs: the file's
+        identity (`file`, the same across renames and copies) and a list to append each record's
+        byte length to, in step with its rows (`lengths`: what of the file the record covers)."""
+        self._before = len(self)
+        rows: list[tuple[Any, ...]] = []
+        lengths: list[int] = []
+        self._groups.append({"host": host, "app": app, "source": source, "received_at": received_at,
+                             "file": file, "lengths": lengths, "records": rows})
+        return rows, lengths
+
     def encode(self) -> bytes:
         """The AMQP message body. A group left empty (its batch filled up just before) is not sent.
 
@@ -143,14 +155,18 @@ def v2_groups(payload: dict[str, Any]) -> list[dict[str, Any]]:
     return groups
 
 
-def v1_entry(group: dict[str, Any], rec: Any) -> dict[str, Any]:
+def v1_entry(group: dict[str, Any], rec: Any, index: int | None = None) -> dict[str, Any]:
     """A v2 record in its v1 form. Nulls are left out, as v1 leaves out what a record does not
-    have; a record that is not an array of the right length is kept whole under `record`."""
+    have; a record that is not an array of the right length is kept whole under `record`.
+    With its `index` in the group, the record keeps its file identity and byte length too."""
     if isinstance(rec, list) and len(rec) == ROW_LENGTH:
         entry = {key: value for key, value in zip(ROW_FIELDS, rec, strict=True) if value is not None}
     else:
         entry = {"record": rec}
     entry.update((key, group[key]) for key in GROUP_FIELDS if key in group)
+    lengths = group.get("lengths")
+    if index is not None and "file" in group and isinstance(lengths, list) and index < len(lengths):
+        entry["file"], entry["len"] = group["file"], lengths[index]
     return entry
 
 
@@ -160,4 +176,4 @@ def decode_batch(body: bytes) -> list[Any]:
     payload = load_payload(body)
     if payload["v"] == 1:
         return v1_entries(payload)
-    return [v1_entry(group, rec) for group in v2_groups(payload) for rec in group["records"]]
+    return [v1_entry(group, rec, i) for group in v2_groups(payload) for i, rec in enumerate(group["records"])]

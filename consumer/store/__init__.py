@@ -15,6 +15,9 @@ failure, or storing a redelivered message again, changes nothing:
 3. `field_catalogue`: the parsed fields each app's records carry, one bulk of
    `$inc` upserts per batch (`consumer.store.catalogue`; best effort).
 
+`coverage` (the stored byte ranges per file, `consumer.store.coverage`) and `heartbeats` (the newest
+per-file heartbeat, `consumer.store.heartbeats`) are written after both, idempotently too.
+
 `attempts` holds the isolated attempts at suspect messages (`consumer.store.attempts`).
 
 pymongo errors are translated here: connection trouble, no primary, timeouts
@@ -41,10 +44,20 @@ from pymongo.monitoring import CommandListener
 
 from common.config import MongoConfig
 from common.errors import StoreUnavailable
+from common.verify import verify_files
 from consumer.store.attempts import begin_attempt, end_attempt, ensure_attempts_ttl
 from consumer.store.catalogue import FieldCatalogue
 from consumer.store.counters import apply_counts, trim_guards
-from consumer.store.indexes import LOG_INDEXES, ROLLUP_INDEXES, ensure_indexes, ensure_ttl, is_text
+from consumer.store.coverage import apply_coverage, batch_coverage
+from consumer.store.heartbeats import apply_heartbeats
+from consumer.store.indexes import (
+    FILE_STATE_INDEXES,
+    LOG_INDEXES,
+    ROLLUP_INDEXES,
+    ensure_indexes,
+    ensure_ttl,
+    is_text,
+)
 from consumer.store.writes import DUPLICATE_KEY, write_command
 
 log = logging.getLogger(__name__)
@@ -69,6 +82,7 @@ class Message:
 
     id: str
     docs: list[dict[str, Any]]
+    heartbeats: list[dict[str, Any]] = field(default_factory=list)  # a heartbeat message's documents
 
 
 @dataclass
@@ -107,6 +121,9 @@ class Store:
         self.hosts = self.db["hosts"]
         self.attempts = self.db["attempts"]
         self.catalogue = FieldCatalogue(self.db["field_catalogue"])
+
+        self.coverage = self.db["coverage"]
+        self.heartbeats = self.db["heartbeats"]
         self.text_search = False
         self._trimmed_at = float("-inf")  # trim once soon after a start, then every GUARD_TRIM_EVERY
 
@@ -136,6 +153,11 @@ class Store:
             ensure_ttl(self.rollups, "u", retention, plain_otherwise=True)
             ensure_attempts_ttl(self.attempts)
             self.catalogue.init()
+            ensure_indexes(self.coverage, FILE_STATE_INDEXES)
+            ensure_indexes(self.heartbeats, FILE_STATE_INDEXES)
+            # a file quiet for the whole retention has no records left: its coverage and heartbeat go too
+            ensure_ttl(self.coverage, "last_record_at", retention, plain_otherwise=False)
+            ensure_ttl(self.heartbeats, "at", retention, plain_otherwise=False)
             self.text_search = self._detect_text_search()
         except PyMongoError as exc:
             raise _translate(exc) from exc
@@ -151,6 +173,14 @@ class Store:
             return True
         except OperationFailure:
             return False
+
+    def verify(self, host: str | None, source: str | None, stale_after: float) -> list[dict[str, Any]]:
+        """Each file's coverage recomputed from its records (common.verify)."""
+        try:
+            return verify_files(self.logs, self.coverage, self.heartbeats, host=host, source=source,
+                                stale_after=stale_after, retention=self.mongo_cfg.retention)
+        except PyMongoError as exc:
+            raise _translate(exc) from exc
 
     def begin_attempt(self, message_id: str) -> int:
         """Record an isolated attempt at a suspect message; how many earlier ones the consumer died in."""
@@ -181,7 +211,13 @@ class Store:
 
     def _write(self, messages: list[Message]) -> WriteResult:
         docs = [doc for message in messages for doc in message.docs]
+        beats = [beat for message in messages for beat in message.heartbeats]
         if not docs:
+            if beats:
+                try:
+                    apply_heartbeats(self.heartbeats, beats)
+                except PyMongoError as exc:
+                    raise _translate(exc) from exc
             return WriteResult()
         try:
             inserted = self._insert(docs)
@@ -195,6 +231,11 @@ class Store:
             counted = self._counted(messages, inserted.duplicate_ids)
             self._apply_counts(messages, counted)
             self.catalogue.record(d for docs in counted.values() for d in docs)
+            # after the records: a heartbeat never claims bytes the records of its batch still lack
+            apply_coverage(self.coverage, batch_coverage(
+                [d for d in docs if d["_id"] not in inserted.rejected] if inserted.rejected else docs))
+            if beats:
+                apply_heartbeats(self.heartbeats, beats)
             self._trim_guards()
         except PyMongoError as exc:
             raise _translate(exc) from exc

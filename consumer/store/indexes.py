@@ -17,7 +17,11 @@ LOG_INDEXES = [
     IndexModel([("app", ASCENDING), ("ts", DESCENDING)], name="app_ts"),
     IndexModel([("level", ASCENDING), ("ts", DESCENDING)], name="level_ts"),
     IndexModel([("host", ASCENDING), ("source", ASCENDING), ("offset", ASCENDING)], name="context"),
+    # `opslog verify`: a file's stored byte ranges recomputed by walking this index alone
+    IndexModel([("host", ASCENDING), ("file", ASCENDING), ("offset", ASCENDING), ("len", ASCENDING)],
+               name="coverage"),
 ]
+FILE_STATE_INDEXES = [IndexModel([("host", ASCENDING)], name="host")]  # coverage, heartbeats
 ROLLUP_INDEXES = [
     IndexModel([("t", ASCENDING)], name="t"),
     IndexModel([("host", ASCENDING), ("t", ASCENDING)], name="host_t"),

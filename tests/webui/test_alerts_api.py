@@ -130,7 +130,8 @@ def test_a_bad_rule_is_a_400_naming_the_key(editor, fits, body, param, words):
 def test_viewers_read_but_get_403_on_every_write(alerts_app, viewer, editor, fits):
     rule_id = editor.post("/api/alerts", json=NEW_RULE).get_json()["id"]
     silence_id = editor.post("/api/silences", json={"rule": "web-5xx", "for": "1h"}).get_json()["id"]
-    assert viewer.get("/api/alerts").status_code == 200 and viewer.get(f"/api/alerts/{rule_id}/history").status_code == 200
+    assert viewer.get("/api/alerts").status_code == 200
+    assert viewer.get(f"/api/alerts/{rule_id}/history").status_code == 200
     refused = [
         ("/api/alerts", "post", viewer.post("/api/alerts", json={**NEW_RULE, "name": "other"})),
         ("/api/alerts/{rule_id}", "put", viewer.put(f"/api/alerts/{rule_id}", json=NEW_RULE)),

@@ -86,6 +86,8 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
         "/api/hosts/{host}": ["/api/hosts/web-01", "/api/hosts/nowhere"],
         "/api/hosts/{host}/calendar": ["/api/hosts/web-01/calendar?days=3", "/api/hosts/web-01/calendar?days=0",
                                        "/api/hosts/a%2Fb/calendar"],
+        "/api/hosts/{host}/files": ["/api/hosts/web-01/files"],
+        "/api/hosts/{host}/verify": ["/api/hosts/web-01/verify"],
         "/api/export": [f"/api/export?since={since}", f"/api/export?since={since}&format=csv",
                         "/api/export?format=xml"],
         "/api/openapi.json": ["/api/openapi.json"],

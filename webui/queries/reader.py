@@ -28,6 +28,7 @@ from common.config import MongoConfig
 from common.errors import StoreUnavailable
 from webui.queries.budget import Budget
 from webui.queries.context import lines_around
+from webui.queries.coverage import host_files, hosts_health, verified_files
 from webui.queries.fields import list_fields
 from webui.queries.filters import Cursor, Filters
 from webui.queries.handle import ReadHandle
@@ -168,6 +169,23 @@ class LogReader:
     def apps(self) -> list[str]:
         with self._guarded():
             return list_apps(self.handle)
+
+    def files(self, host: str, stale_after: float, retention: float | None) -> list[dict[str, Any]]:
+        """A host's files: stored ranges, gaps, lag and silence (webui.queries.coverage)."""
+        with self._guarded():
+            return host_files(self.handle.logs, self.db["coverage"], self.db["heartbeats"], host, self.handle.now(),
+                              stale_after, retention)
+
+    def verify(self, host: str, stale_after: float, retention: float | None) -> list[dict[str, Any]]:
+        """A host's files, their ranges recomputed from the stored records."""
+        with self._guarded():
+            return verified_files(self.handle.logs, self.db["coverage"], self.db["heartbeats"], host,
+                                  self.handle.now(), stale_after, retention)
+
+    def files_health(self, stale_after: float, retention: float | None) -> dict[str, dict[str, Any]]:
+        """Per host: worst lag, any gap, silent."""
+        with self._guarded():
+            return hosts_health(self.db["coverage"], self.db["heartbeats"], self.handle.now(), stale_after, retention)
 
     def calendar(self, host: str, days: int, budget: int | None = None) -> dict[str, Any]:
         """Records and errors per UTC day for `host` over the last `days` days."""

@@ -1,0 +1,53 @@
+"""The host page's coverage bars in real headless Chromium: stored, gap and in-flight segments,
+a gap opening the context view at its edge, and the verify button finding a deleted record."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from coverage_data import beat, end_of, entry, file_docs, seed_file
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ec
+from test_browser import sign_in, wait
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_host_page_draws_each_files_coverage_and_a_gap_opens_the_context(browser, live_server, consumer_store,
+                                                                             now, db, output_dir: Path):
+    docs = file_docs(60, now - timedelta(minutes=2), skip=(30,))
+    seed_file(consumer_store, docs)
+    beat(consumer_store, "web-01", [entry("f-app", "/var/log/app.log", end_of(docs) + 400, confirmed=end_of(docs))])
+    sign_in(browser, live_server, "/hosts/web-01")
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#coverage .bar .seg.gap")))
+    bar = browser.find_element(By.CSS_SELECTOR, "#coverage .file .bar")
+    assert len(bar.find_elements(By.CSS_SELECTOR, ".seg.stored")) == 1
+    assert len(bar.find_elements(By.CSS_SELECTOR, ".seg.flight")) == 1
+    gap = bar.find_element(By.CSS_SELECTOR, ".seg.gap")
+    assert gap.get_attribute("title").endswith(": missing")
+    assert gap.size["width"] >= 3, "a one-line gap is still visible and clickable"
+    assert "1 gap" in browser.find_element(By.CSS_SELECTOR, "#coverage .file-head").text.lower()
+    assert "lag 400 B" in browser.find_element(By.CSS_SELECTOR, "#coverage .facts").text
+    browser.save_screenshot(str(output_dir / "01-coverage-bar.png"))
+
+    gap.click()
+    wait(browser, ec.url_contains("/context/"))
+    before_gap = docs[29]
+    assert before_gap["_id"] in browser.current_url
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "tr.anchor, .anchor")))
+    assert before_gap["message"] in browser.page_source
+    browser.save_screenshot(str(output_dir / "02-context-at-the-gap.png"))
+
+    db.logs.delete_one({"_id": docs[10]["_id"]})  # the side table still says stored: only verify sees it
+    browser.get(f"{live_server}/hosts/web-01")
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#coverage .bar .seg.gap")))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#coverage .seg.gap")) == 1
+    browser.find_element(By.CSS_SELECTOR, "#coverage button.verify").click()
+    status = (By.CSS_SELECTOR, "#coverage .verify-status")
+    wait(browser, ec.text_to_be_present_in_element(status, "1 file(s) with gaps"))
+    gaps = browser.find_elements(By.CSS_SELECTOR, "#coverage .seg.gap")
+    assert sorted(g.get_attribute("title").split(": ")[1] for g in gaps) == ["deleted", "missing"]
+    assert "58 records verified" in browser.find_element(By.CSS_SELECTOR, "#coverage .facts").text
+    browser.save_screenshot(str(output_dir / "03-verified.png"))
