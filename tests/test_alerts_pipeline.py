@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from datetime import timedelta
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ def count_rule(**over: Any) -> dict[str, Any]:
 
 
 class Pipeline:
-    def __init__(self, tmp_path: Path, write_config, rules: list[dict], notifiers: dict, stack: ExitStack):
+    def __init__(self, tmp_path: Path, write_config, rules: list[dict], notifiers: dict, stack: ExitStack,
+                 **shipper: Any):
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
         self.file = self.logs / "payments.log"
@@ -34,7 +36,7 @@ class Pipeline:
         self.metrics_port = free_port()
         self.sections = {
             "shipper": {"inputs": [{"paths": [str(self.logs / "*.log")], "app": "payments", "format": "plain"}],
-                        "batch_max_wait": 0.2},
+                        "batch_max_wait": 0.2, **shipper},
             "consumer": {"batch_max_wait": 0.2},
             "webui": {"api_tokens": [{"token": EDITOR_TOKEN, "role": "editor"}]},
             "alerts": {"notifiers": notifiers, "rules": rules, "metrics_listen": f"127.0.0.1:{self.metrics_port}"}}
@@ -193,3 +195,26 @@ def test_an_expired_silence_lets_notifications_through(tmp_path, write_config, m
     assert len(receiver.accepted(RULE, "firing")) == 1
     assert client.get("/api/silences").get_json()["silences"] == []
     assert [s["comment"] for s in client.get("/api/silences?expired=1").get_json()["silences"]] == ["maintenance"]
+
+
+def test_a_file_glob_silence_rule_follows_the_heartbeats_not_the_lines(tmp_path, write_config, mongo_db, stack):
+    receiver = stack.enter_context(Receiver())
+    rule = {"name": "payments-file-silent", "kind": "silence", "host": "test-host", "file": "*/payments.log",
+            "for": "3s", "every": "1s", "notify": ["hook"]}
+    p = Pipeline(tmp_path, write_config, [rule], {"hook": {"type": "webhook", "url": receiver.url}}, stack,
+                 heartbeat_interval=0.5)
+    write_errors(p.file, 1, tag="one line, then quiet")
+    wait_until(lambda: mongo_db.heartbeats.find_one({"source": str(p.file)}), timeout=30,
+               message="the shipper's heartbeat for the file is stored")
+    # the file stays quiet far longer than `for`, but its shipper keeps saying it reads it
+    wait_until(lambda: (state_of(mongo_db, rule["name"]).get("last_eval")), timeout=30)
+    first = state_of(mongo_db, rule["name"])["last_eval"]
+    wait_until(lambda: state_of(mongo_db, rule["name"])["last_eval"] >= first + timedelta(seconds=6), timeout=30,
+               message="six seconds of evaluations")
+    state = state_of(mongo_db, rule["name"])
+    assert (state["state"], state["from"]) == ("ok", "heartbeats") and state["value"] >= 1
+    assert receiver.requests == []
+
+    assert stop(p.shipper) == 0
+    wait_until(lambda: receiver.accepted(rule["name"], "firing"), timeout=30, message="no heartbeat: it fires")
+    assert receiver.accepted(rule["name"], "firing")[0]["labels"]["file"] == "*/payments.log"
