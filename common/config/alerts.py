@@ -125,6 +125,11 @@ def _labels(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _notify(value: Any) -> tuple[str, ...]:
+    """Notifier names; none is allowed (a rule only shown in the UI and its metrics)."""
+    return () if value == [] else _strings(value)
+
+
 def check_query(text: str | None, key: str, problems: list[str]) -> None:
     """`text` parsed by the query language; a problem names the key and the position."""
     if text is None:
@@ -151,7 +156,7 @@ def read_rule(data: Any, path: str, problems: list[str], notifiers: set[str] | N
     for_ = s.get("for", 0.0, _duration_between(0, MAX_WINDOW), required=kind == "silence")
     every = s.get("every", DEFAULT_EVERY, _duration_between(1, 86400))
     repeat = s.get("repeat", DEFAULT_REPEAT, _duration_between(1, 30 * 86400))
-    notify = s.get("notify", (), _strings)
+    notify = s.get("notify", (), _notify)
     host, app, file = (s.get(k, None, _string) for k in ("host", "app", "file"))
     labels = s.get("labels", {}, _labels)
     s.get("id", None)       # what the API sends back (GET then PUT) is not a problem

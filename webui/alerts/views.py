@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, current_app, g, render_template, request
 
 from common.config import AlertRule, rule_problems
 from common.durations import parse_duration
+from webui.alerts.evaluator import human
 from webui.alerts.rules import CONFIG_PREFIX, NAME, config_rules, fingerprint, labels
 from webui.alerts.store import AlertStore, NameTaken
 from webui.auth import current_role, require_role
@@ -75,8 +76,8 @@ def _body_rule() -> AlertRule | tuple:
         return _error("the body must be a JSON object (a rule)", 400)
     rule, problems = rule_problems(body, set(current_app.config["OPSLOG"].alerts.notifiers))
     if problems:
-        param = problems[0].split(": ", 1)[0].split("[")[0].split(".")[0] or None
-        return _error(problems[0], 400, param, problems=problems)
+        key, _, text = problems[0].partition(": ")
+        return _error(text, 400, key.split("[")[0].split(".")[0] or None, problems=problems)
     assert rule is not None
     if not NAME.match(rule.name):
         return _error("must be 1 to 100 letters, digits, '.', '_' or '-', starting with a letter or digit", 400,
@@ -237,4 +238,4 @@ def page():
     editor = current_role() in ("editor", "admin")
     notifiers = sorted(current_app.config["OPSLOG"].alerts.notifiers)
     return render_template("alerts.html", rules=rules, silences=[_silence_json(s) for s in store().silences()],
-                           editor=editor, notifiers=notifiers, iso=iso)
+                           editor=editor, notifiers=notifiers, iso=iso, human=human)
