@@ -97,13 +97,21 @@ def measure(ctx: Context, server: MongoServer, anchor: str, with_rules: bool, se
     config.write_text(yaml.safe_dump({
         "mongo": {"uri": f"{server.uri}/{DATABASE}"},
         "alerts": {"metrics_listen": f"127.0.0.1:{port}", "rules": rules() if with_rules else []}}))
-    log = open(ctx.work / f"{config.stem}.log", "wb")  # noqa: SIM115 - closed below
+    log_path = ctx.work / f"{config.stem}.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([sys.executable, "-c", RUN_EVALUATOR, str(config), anchor], stdout=log,
                             stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parent.parent)
     try:
         expected = 200 if with_rules else 0
-        wait_until(lambda: db["alert_lease"].find_one({}) is not None
-                   and db["alert_state"].count_documents({"last_eval": {"$exists": True}}) >= expected, timeout=120)
+        try:
+            wait_until(lambda: db["alert_lease"].find_one({}) is not None
+                       and db["alert_state"].count_documents({"last_eval": {"$exists": True}}) >= expected,
+                       timeout=300)
+        except TimeoutError:
+            evaluated = db["alert_state"].count_documents({"last_eval": {"$exists": True}})
+            tail = log_path.read_text(errors="replace")[-3000:]
+            raise TimeoutError(f"{evaluated} of {expected} rules evaluated after 300 s; "
+                               f"evaluator log:\n{tail}") from None
         wait_until(lambda: _scrape_ok(port), timeout=30)
         before = _scrape(port)
         cpu0, db0, t0 = cpu_seconds(proc.pid), cpu_seconds(server.pid), time.monotonic()

@@ -164,3 +164,33 @@ def test_a_slow_rule_times_out_and_is_reported_while_the_others_go_on(tmp_path, 
 def free_metrics_port() -> int:
     from common.localservices import free_port
     return free_port()
+
+
+def test_rollup_counts_equal_record_counts_over_windows_cut_mid_minute(mongo_db):
+    from consumer.tally import tally
+    from webui.alerts.evaluate import MinuteTable, evaluate
+    from webui.alerts.store import AlertStore
+
+    now = datetime.now(UTC).replace(second=40, microsecond=0)
+    docs = [{"_id": f"r{i}", "ts": (now - timedelta(seconds=7 * i)).replace(tzinfo=None),
+             "received_at": now.replace(tzinfo=None), "host": f"web-0{i % 3}", "app": "pay" if i % 2 else "web",
+             "level": ("error", "info", "warning", None)[i % 4], "source": "/x", "message": f"line {i}"}
+            for i in range(120)]  # 14 minutes of records, one every 7 s
+    mongo_db.logs.insert_many(docs)
+    mongo_db.rollups.insert_many([{"_id": m.key, "t": m.minute, "host": m.host, "app": m.app, "level": m.level,
+                                   "n": m.n} for m in tally(docs).minutes])
+    store = AlertStore(mongo_db)
+    for window in ("1m", "90s", "5m", "7m", "10m"):
+        for query in ("level:error", "level:error app:pay", "host:web-01 -level:info", "app:web"):
+            r = rule(query=query, window=window)
+            table = MinuteTable.load(store.sources, now - timedelta(minutes=15), now)
+            from_rollups = evaluate(store.sources, table, r, now, 10_000)
+            from_logs = evaluate(store.sources, None, r, now, 10_000)
+            assert (from_rollups.source, from_logs.source) == ("rollups", "logs")
+            assert from_rollups.value == from_logs.value, (window, query)
+    ratio = rule(kind="ratio", query="level:error", of="app:pay", window="10m", above=0.2)
+    result = evaluate(store.sources, None, ratio, now, 10_000)
+    since = (now - timedelta(minutes=10)).replace(tzinfo=None)
+    errors = sum(1 for d in docs if d["level"] == "error" and d["ts"] >= since)
+    pay = sum(1 for d in docs if d["app"] == "pay" and d["ts"] >= since)
+    assert result.value == pytest.approx(errors / pay) and result.breached == (errors / pay > 0.2)

@@ -134,7 +134,7 @@ class Evaluator:
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rule")
         self.rules: list[AlertRule] = config_rules(self.alerts.rules)
         self.rules_read = -RULES_RELOAD
-        self.holding = False
+        self.holding = self.initialised = False
         self.states: dict[str, states.RuleState] = {}
         self.next_due: dict[str, float] = {}
         self.running: dict[str, _Running] = {}
@@ -181,8 +181,9 @@ class Evaluator:
         self.rules_read = time.monotonic()
 
     def tick(self) -> None:
-        if not self.holding:
+        if not self.initialised:
             self.store.init()
+            self.initialised = True
         self._reload_rules()
         held = self.store.acquire_lease(self.holder, self.lease_seconds)
         if held and not self.holding:
