@@ -3,16 +3,19 @@
 A request goes down through three layers, and imports point the same way:
 
 * views, one blueprint per concern: `auth` (who is asking: sessions, bearer tokens,
-  proxy header), `api` (JSON), `pages` (HTML), `openapi` (the API's document),
-  `ops` (health, metrics); with their helpers `formats` (records as JSON, NDJSON,
-  CSV), `streams` (how many downloads may stream at once), `throttle` (failed
+  proxy header; roles and `require_role`), `api` (JSON), `pages` (HTML), `openapi` (the
+  API's document), `ops` (health, metrics), `saved` (saved searches, with `saved_body`
+  checking their bodies), `team` (`/api/me`, `/api/users`); with their helpers `formats`
+  (records as JSON, NDJSON, CSV), `streams` (how many downloads may stream at once), `throttle` (failed
   sign-ins), `peers` (which proxies to believe).
 * `params`: HTTP in, the query layer's types out (`Filters`, `Cursor`) or a
   `ParamError` naming the parameter (a 400); and `query_args`, back to links.
+* `accounts`: users kept in MongoDB and saved searches (`accounts.AccountStore`, the
+  web side's writes; `get_accounts()` in a view) and the `opslog user` commands.
 * `queries`: every read, behind `queries.LogReader` (`get_reader()` in a view), the
-  only thing that talks to MongoDB. It imports nothing above it.
+  only other thing that talks to MongoDB. Neither imports anything above it.
 
-Its commands, `opslog web` and `opslog hash-password`, live in `webui.cli` (the
+Its commands, `opslog web`, `opslog hash-password` and `opslog user`, live in `webui.cli` (the
 `opslog.commands` entry points); webui builds on common/ alone.
 
 `config` is always the whole `common.config.Config`; `web` is its `webui` section,
@@ -31,7 +34,7 @@ from werkzeug.exceptions import HTTPException
 
 from common.config import Config
 from common.errors import StoreUnavailable
-from webui import api, auth, coverage, openapi, ops, pages, peers, team
+from webui import api, auth, coverage, openapi, ops, pages, peers, saved, team
 from webui.accounts import AccountStore
 from webui.alerts import views as alert_views
 from webui.formats import json_response
@@ -73,7 +76,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
 
     ops.Metrics().install(app)
     StreamSlots(web.max_streams).install(app)
-    for blueprint in (auth.bp, api.bp, coverage.bp, openapi.bp, pages.bp, ops.bp, team.bp):
+    for blueprint in (auth.bp, api.bp, coverage.bp, openapi.bp, pages.bp, ops.bp, team.bp, saved.bp):
         app.register_blueprint(blueprint)
     alert_views.install(app, db)  # /api/alerts, /api/silences, /alerts (issue 16)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token

@@ -1,7 +1,7 @@
 """Who is asking: sign-in and sessions, reverse-proxy header, bearer tokens, CSRF.
 
 Modes (`webui.auth`):
-  password      users from config (name -> werkzeug hash); a signed session cookie
+  password      users from the config (name -> werkzeug hash) or MongoDB; a signed session cookie
                 (HttpOnly, SameSite=Lax, Secure unless `webui.cookie_secure: false`).
                 A session holds its user's session version: the count of the user's
                 sign-outs (MongoDB `user_sessions`) and a digest of the user's password

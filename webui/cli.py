@@ -1,4 +1,5 @@
-"""The web UI's commands: `opslog web` and `opslog hash-password` (for `webui.users`)."""
+"""The web UI's commands: `opslog web`, `opslog hash-password` (for `webui.users`) and
+`opslog user add|passwd|role|remove|list` (users in MongoDB, `webui.accounts.users`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def cmd_hash_password(_config: None, args: argparse.Namespace) -> int:
 
 
 def register(commands: Commands) -> None:
+    from webui.accounts.users import register as register_user
+    register_user(commands)
     commands.add("web", cmd_web, "serve the web UI and JSON API")
     hp = commands.add("hash-password", cmd_hash_password, "print a password hash for webui.users", config="none")
     hp.add_argument("--password", help="the password (default: prompt)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -122,6 +123,21 @@ def _from_env(env: Mapping[str, str], name: str, convert: Callable[[str], T], fa
         return fallback
 
 
+_FIELD_NAME = re.compile(r"^[A-Za-z0-9_@-]+(\.[A-Za-z0-9_@-]+)*$")
+
+
+def _field_names(value: Any) -> tuple[str, ...]:
+    """`mongo.field_indexes`: parsed field names as the query language spells them (`status`, `req.method`)."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("must be a list of field names")
+    bad = [v for v in value if not _FIELD_NAME.match(v) or v.split(".")[0] in ("host", "app", "source", "level",
+                                                                               "message")]
+    if bad:
+        raise ValueError(f"not parsed field names (letters, digits, _ - @, dotted; not host, app, source, level, "
+                         f"message, which are indexed already): {', '.join(map(repr, bad[:5]))}")
+    return tuple(dict.fromkeys(value))
+
+
 def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | None = None) -> Config:
     """A validated Config from already-parsed YAML data; ConfigError lists every problem."""
     env = os.environ if env is None else env
@@ -147,7 +163,9 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         uri = _from_env(env, "OPSLOG_MONGO_URI", _mongo_uri, uri, problems)
     mongo = MongoConfig(uri=uri, write_concern=m.get("write_concern", 1, _write_concern),
                         journal=m.get("journal", True, _bool),
-                        retention=m.get("retention", None, parse_duration))
+                        retention=m.get("retention", None, parse_duration),
+                        field_indexes=m.get("field_indexes", (), _field_names),
+                        wildcard_index=m.get("wildcard_index", False, _bool))
     m.finish()
     for url in amqp.urls:
         _check_url_password(url, "amqp.url", problems)

@@ -37,6 +37,8 @@ class MongoConfig:
     write_concern: str | int = 1
     journal: bool = True  # acknowledged = on disk: a database crash cannot lose an acked batch
     retention: float | None = None
+    field_indexes: tuple[str, ...] = ()  # parsed fields to index with ts (query-language names: status, req.method)
+    wildcard_index: bool = False         # also index every parsed field (fields.$**) where the server can
 
     @property
     def database(self) -> str:

@@ -86,10 +86,10 @@ value: TERM | PHRASE | REGEX
 range: RLOW bound _TO bound RHIGH
 bound: MINUS? TERM | PHRASE
 
-_OR.2: "OR" | "||"
-_AND.2: "AND" | "&&"
-_NOT.2: "NOT"
-_TO.2: "TO"
+_OR.2: /OR(?![^\s:()\[\]{}"\\<>])/ | "||"
+_AND.2: /AND(?![^\s:()\[\]{}"\\<>])/ | "&&"
+_NOT.2: /NOT(?![^\s:()\[\]{}"\\<>])/
+_TO.2: /TO(?![^\s:()\[\]{}"\\<>])/
 MINUS: "-"
 PLUS: "+"
 LPAR: "("
@@ -100,12 +100,14 @@ RLOW: "[" | "{"
 RHIGH: "]" | "}"
 PHRASE: /"(?:[^"\\]|\\.)*"/
 REGEX.3: /\/(?:[^\/\\]|\\.)+\/(?=[\s)]|$)/
-TERM: /(?:[^\s:()\[\]{}"\\+\-<>!]|\\.)(?:[^\s:()\[\]{}"\\<>]|\\.|(?<=T\d\d):\d\d(?::\d\d)?)*/
+TERM: TERM_HEAD TERM_CHAR*
+TERM_HEAD: /(?!(?:AND|OR)(?![^\s:()\[\]{}"\\<>]))(?:[^\s:()\[\]{}"\\+\-<>!]|\\.)/
+TERM_CHAR: /[^\s:()\[\]{}"\\<>]|\\.|(?<=T\d\d):\d\d(?::\d\d)?/
 
 %ignore /\s+/
 """
 
-_PARSER = Lark(GRAMMAR, parser="lalr", propagate_positions=False, maybe_placeholders=False)
+_PARSER = Lark(GRAMMAR, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 _ESCAPE = re.compile(r"\\(.)", re.S)
 _WILD = re.compile(r"\\.|[*?]", re.S)
 
@@ -167,7 +169,7 @@ def _shown(tok: Token) -> str:
 def _check_shape(tree: Tree) -> None:
     """Depth and clause count without recursion (the tree of a hostile query may be deep)."""
     stack: list[tuple[Tree | Token, int]] = [(tree, 0)]
-    clauses = 0
+    clauses: list[int] = []
     while stack:
         node, depth = stack.pop()
         if not isinstance(node, Tree):
@@ -177,15 +179,15 @@ def _check_shape(tree: Tree) -> None:
             if depth > MAX_DEPTH:
                 raise QueryError(f"the query nests groups and negations more than {MAX_DEPTH} deep", _start(node))
         if node.data in ("field", "compare", "value", "fcompare", "range"):
-            clauses += 1
-            if clauses > MAX_CLAUSES:
-                raise QueryError(f"the query has more than {MAX_CLAUSES} clauses", _start(node))
+            clauses.append(_start(node))
         stack.extend((child, depth) for child in node.children)
+    if len(clauses) > MAX_CLAUSES:
+        raise QueryError(f"the query has more than {MAX_CLAUSES} clauses", sorted(clauses)[MAX_CLAUSES])
 
 
 def _start(node: Tree | Token) -> int:
-    while isinstance(node, Tree):
-        node = node.children[0]
+    if isinstance(node, Tree):
+        return node.meta.start_pos if not node.meta.empty else _start(node.children[0])
     return node.start_pos or 0
 
 

@@ -56,6 +56,8 @@ from consumer.store.indexes import (
     ROLLUP_INDEXES,
     ensure_indexes,
     ensure_ttl,
+    ensure_wildcard,
+    field_indexes,
     is_text,
 )
 from consumer.store.writes import DUPLICATE_KEY, write_command
@@ -146,7 +148,9 @@ class Store:
         """Create the indexes that are missing, apply `retention`, and detect `$text` support once."""
         try:
             retention = int(self.mongo_cfg.retention) if self.mongo_cfg.retention else None
-            ensure_indexes(self.logs, LOG_INDEXES)
+            ensure_indexes(self.logs, LOG_INDEXES + field_indexes(self.mongo_cfg.field_indexes))
+            if self.mongo_cfg.wildcard_index:
+                ensure_wildcard(self.logs)
             ensure_ttl(self.logs, "received_at", retention, plain_otherwise=False)
             ensure_indexes(self.rollups, ROLLUP_INDEXES)
             # `u` (last update) serves guard trimming, and expires idle rollups with their logs.
@@ -228,9 +232,9 @@ class Store:
             if inserted.rejected:
                 messages = [Message(m.id, [d for d in m.docs if d["_id"] not in inserted.rejected])
                             for m in messages]
-            counted = self._counted(messages, inserted.duplicate_ids)
-            self._apply_counts(messages, counted)
-            self.catalogue.record(d for docs in counted.values() for d in docs)
+            self._apply_counts(messages, self._counted(messages, inserted.duplicate_ids))
+            # only what this attempt inserted: a redelivery is not catalogued twice (no guard list here)
+            self.catalogue.record(d for m in messages for d in m.docs if d["_id"] not in inserted.duplicate_ids)
             # after the records: a heartbeat never claims bytes the records of its batch still lack
             apply_coverage(self.coverage, batch_coverage(
                 [d for d in docs if d["_id"] not in inserted.rejected] if inserted.rejected else docs))

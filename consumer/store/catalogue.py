@@ -8,8 +8,10 @@ count: n, last_seen}` (the contract in shared INTERFACES: the web UI reads it fo
 Cheap per batch: the batch's documents are walked in memory (`tally_fields`,
 no I/O), and the totals go out as ONE unordered bulk of `$inc` upserts, one per
 (app, path) the batch saw, however many records carried it. Counts are a
-popularity guide, not an audit: a batch stored again after a failure between
-the insert and this update is counted again.
+popularity guide, not an audit: only the records an insert really stored are
+counted, so a redelivered message is not counted twice, and a batch whose
+insert succeeded but whose catalogue update was lost (a crash in between) is
+not counted at all.
 
 Bounded, so hostile JSON cannot blow it up: at most MAX_LEAVES leaves are read
 per record and MAX_DEPTH levels deep (deeper objects count as "object"), paths

@@ -9,6 +9,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.collection import Collection
 from pymongo.errors import OperationFailure
 
+from common.query import field_path
+
 log = logging.getLogger(__name__)
 
 LOG_INDEXES = [
@@ -26,6 +28,27 @@ ROLLUP_INDEXES = [
     IndexModel([("t", ASCENDING)], name="t"),
     IndexModel([("host", ASCENDING), ("t", ASCENDING)], name="host_t"),
 ]
+
+
+WILDCARD_INDEX = IndexModel([("fields.$**", ASCENDING)], name="fields_wildcard")
+
+
+def field_indexes(names: tuple[str, ...]) -> list[IndexModel]:
+    """`mongo.field_indexes`: (fields.<name>, ts) each, so a query on the field plus the time window
+    reads only the matching keys (the web UI leads its query with them, `webui.queries.plan`)."""
+    return [IndexModel([(field_path(n), ASCENDING), ("ts", DESCENDING)], name=f"{field_path(n)}_ts")
+            for n in names]
+
+
+def ensure_wildcard(collection: Collection[dict[str, Any]]) -> bool:
+    """The wildcard index on every parsed field, where the server has them (MongoDB 4.2+): whether it exists."""
+    try:
+        ensure_indexes(collection, [WILDCARD_INDEX])
+        return True
+    except OperationFailure as exc:
+        log.warning("%s: no wildcard index on fields (the server refused it: %s); list the fields to index "
+                    "in mongo.field_indexes", collection.name, exc)
+        return False
 
 
 def key_of(spec: Any) -> tuple[tuple[str, Any], ...]:

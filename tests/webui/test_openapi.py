@@ -93,6 +93,8 @@ def test_real_answers_of_every_operation_fit_the_document(api, client, seed, now
         "/api/openapi.json": ["/api/openapi.json"],
         "/api/me": ["/api/me"],
         "/api/users": ["/api/users"],  # a plain token is a viewer: 403
+        "/api/searches": ["/api/searches"],
+        "/api/searches/{search_id}": ["/api/searches/AAAAAAAAAAAAAAAA"],
         "/api/alerts": ["/api/alerts"],
         "/api/alerts/{rule_id}": ["/api/alerts/no-such-rule"],
         "/api/alerts/{rule_id}/history": ["/api/alerts/no-such-rule/history"],

@@ -3,7 +3,7 @@
 * `store.AccountStore`: the `users` and `searches` collections, the one module of
   webui that writes to MongoDB (besides the sign-out count `queries.reader` keeps).
   pymongo's errors become opslog's (`StoreUnavailable`) or this package's (`NameTaken`).
-* `users`: user names and the `opslog user add|passwd|role|remove|list` commands.
+* `users`: the `opslog user add|passwd|role|remove|list` commands.
 * `searches`: a saved search's body checked (`ParamError` naming the field) and shaped.
 
 The views (`webui.auth` for sign-in and roles, `webui.saved` for `/api/searches`) sit

@@ -58,6 +58,10 @@ class AccountStore:
     @contextmanager
     def _guarded(self) -> Iterator[None]:
         try:
+            if not self.db.client.topology_description.has_readable_server(ReadPreference.PRIMARY):
+                # As LogReader does: under a deadline pymongo would spend all of it looking for a
+                # server; a ping (serverSelectionTimeoutMS) makes a database that is down a quick 503.
+                self.db.command("ping", read_preference=ReadPreference.PRIMARY)
             with pymongo.timeout(self.timeout):
                 yield
         except DuplicateKeyError as exc:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from webui.queries.plan import Capabilities, Plan, plan_text
 
@@ -60,6 +61,13 @@ class Filters:
         A `q` on host, app and level alone (`level:error host:web-0*`) is in the rollups (`matches_rollup`)."""
         plan = self.plan
         return self.source is not None or (plan is not None and not plan.rollup_exact)
+
+    def field_lead(self) -> tuple[str, tuple[dict[str, Any], ...]] | None:
+        """An indexed parsed field `q` constrains at the top level, and the conditions to lead with."""
+        plan = self.plan
+        if plan is None:
+            return None
+        return next(((path, leads) for path, leads in plan.field_leads if self.capabilities.indexed(path)), None)
 
     def resolved(self, capabilities: Capabilities | None = None) -> Filters:
         """These filters with `q`'s top-level host/app/level equalities folded into host, app and levels

@@ -1,6 +1,8 @@
 """Records per time bucket and level: from the minute rollups up to 2 h, from the hour
 tables beyond; from `logs` itself when a text or source filter asks and the rollups
-say it fits the budget.
+say it fits the budget, or when `q` constrains an indexed parsed field
+(`Filters.field_lead`) whose index counts no more records than the budget.
+A `q` on host, app and level alone is counted on the rollups (`matches_rollup`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ def level_histogram(db: ReadHandle, hours: HourCache, flt: Filters, bucket: time
             _count_logs(db, flt, bucket, counts)
             budget.spent += estimate
             text_applied = True
+        elif (lead := flt.field_lead()) is not None:
+            leads = [{**c, "ts": {"$gte": flt.since, "$lt": flt.until}} for c in lead[1]]
+            # Counting on the field's index stops past the budget: a query matching more falls back
+            # to the rollups' counts, labelled (text_filter_applied false), as for text.
+            indexed = sum(db.logs.count_documents(c, limit=budget.left + 1) for c in leads)
+            if indexed <= budget.left:
+                _count_logs(db, flt, bucket, counts, leads)
+                budget.spent += indexed
+                text_applied = True
     if not text_applied:
         if bucket < QUARTER:
             _count_minute_rollups(db, flt, bucket, counts, budget)
@@ -68,18 +79,22 @@ def _estimate(db: ReadHandle, flt: Filters, budget: Budget) -> int | None:
     return math.ceil(min(counts.costs(flt).values()))
 
 
-def _count_logs(db: ReadHandle, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None]) -> None:
+def _count_logs(db: ReadHandle, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None],
+               leads: list[dict[str, Any]] | None = None) -> None:
+    """Count the matching records per bucket and level, each lead (disjoint) on its own index."""
     match = filter_match(flt)
     seconds = int(bucket.total_seconds())
-    pipeline: list[dict[str, Any]] = [{"$match": {"ts": {"$gte": flt.since, "$lt": flt.until}}}]
-    if match:
-        pipeline.append({"$match": match})
-    pipeline.append({"$group": {"_id": {"t": {"$dateTrunc": {"date": "$ts", "unit": "second", "binSize": seconds}},
-                                        "level": "$level"}, "n": {"$sum": 1}}})
-    for row in db.logs.aggregate(pipeline):
-        key = floor_to(utc(row["_id"]["t"]), bucket)
-        if counts.get(key) is not None:
-            counts[key][row["_id"].get("level") or NO_LEVEL] += row["n"]
+    for lead in leads or [{"ts": {"$gte": flt.since, "$lt": flt.until}}]:
+        pipeline: list[dict[str, Any]] = [{"$match": lead}]
+        if match:
+            pipeline.append({"$match": match})
+        pipeline.append({"$group": {"_id": {"t": {"$dateTrunc": {"date": "$ts", "unit": "second",
+                                                                 "binSize": seconds}},
+                                            "level": "$level"}, "n": {"$sum": 1}}})
+        for row in db.logs.aggregate(pipeline):
+            key = floor_to(utc(row["_id"]["t"]), bucket)
+            if counts.get(key) is not None:
+                counts[key][row["_id"].get("level") or NO_LEVEL] += row["n"]
 
 
 def _count_minute_rollups(db: ReadHandle, flt: Filters, bucket: timedelta, counts: dict[datetime, Counter | None],

@@ -68,6 +68,11 @@ class Capabilities:
     """What the server offers beyond standard queries, probed by the reader (`LogReader.capabilities`)."""
 
     text_index: bool = False
+    indexed_fields: frozenset[str] = frozenset()  # paths with a (path, ts) index: mongo.field_indexes
+    wildcard_index: bool = False                   # fields.$** exists: every parsed field is indexed
+
+    def indexed(self, path: str) -> bool:
+        return path in self.indexed_fields or (self.wildcard_index and path.startswith("fields."))
 
 
 @dataclass(frozen=True)
@@ -81,10 +86,17 @@ class Plan:
     host_prefix: str | None = None
     app_prefix: str | None = None
     text_search: str | None = None
+    field_leads: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()
+
+    host_clauses: tuple[Node, ...] = field(default=(), repr=False)
 
     def rollup_test(self, host: str | None, app: str | None, level: str | None) -> bool:
         """Whether a rollup of (host, app, level) counts records this query matches (for rollup_exact plans)."""
         return _test(self.root, {"host": host, "app": app, "level": level})
+
+    def host_test(self, host: str) -> bool:
+        """Whether the top-level clauses on host alone (`host:web-0*`, `host:/web-0[1-3]/`) let `host` through."""
+        return all(_test(c, {"host": host}) for c in self.host_clauses)
 
 
 @lru_cache(maxsize=1024)
@@ -114,9 +126,58 @@ def plan(query: Query, capabilities: Capabilities = Capabilities()) -> Plan:
     words = [c.value for c in conjuncts if isinstance(c, Text) and c.field == "message" and not c.phrase
              and _WORD.match(c.value)]
     text_search = " ".join(f'"{w}"' for w in words) if capabilities.text_index and words else None
+    leads = tuple((c.field, lead) for c in conjuncts if (lead := _field_lead(c)) is not None)
     return Plan(match=_filter(root), root=root, rollup_exact=_on_dimensions(root), host=single.get("host"),
                 app=single.get("app"), levels=None if levels is None else frozenset(levels),
-                host_prefix=prefixes.get("host"), app_prefix=prefixes.get("app"), text_search=text_search)
+                host_prefix=prefixes.get("host"), app_prefix=prefixes.get("app"), text_search=text_search,
+                field_leads=leads, host_clauses=tuple(c for c in conjuncts if _only_on(c, "host")))
+
+
+def _only_on(node: Node, dim: str) -> bool:
+    """`node` constrains `dim` alone, and only with what `_test` evaluates."""
+    return _on_dimensions(node) and {getattr(n, "field", dim) for n in _leaves(node)} == {dim}
+
+
+def _leaves(node: Node) -> list[Node]:
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (And, Or)):
+            stack.extend(n.items)
+        elif isinstance(n, Not):
+            stack.append(n.item)
+        else:
+            out.append(n)
+    return out
+
+
+def _field_lead(node: Node) -> tuple[dict[str, Any], ...] | None:
+    """Conditions on one parsed field whose union holds every record `node` matches, each one an
+    index range on (field, ts): what a read may lead with when the field is indexed."""
+    if not getattr(node, "field", "").startswith("fields."):
+        return None
+    path = node.field
+    if isinstance(node, Text):
+        return (_text(node),)
+    if isinstance(node, Wildcard):
+        prefix = _literal_prefix(node.value)
+        return ({path: {"$regex": "^" + re.escape(prefix)}},) if prefix else None
+    if isinstance(node, (Compare, Range)):
+        if isinstance(node, Compare):
+            bounds = [(_OPS[node.op], node.value)]
+        else:
+            bounds = [(op, v) for op, v in (("$gte" if node.include_low else "$gt", node.low),
+                                            ("$lte" if node.include_high else "$lt", node.high)) if v is not None]
+        if not bounds:
+            return None
+        values = [v for _, v in bounds]
+        if all(NUMBER.match(v) for v in values):
+            # numbers in range, and the strings that may be numeric ones (they start with - or a digit)
+            return ({path: {op: _number(v) for op, v in bounds}}, {path: {"$gte": "-", "$lt": ":"}})
+        if all(TIME.match(v) for v in values):
+            return ({path: {op: _time(v) for op, v in bounds}}, {path: {op: v for op, v in bounds}})
+        return ({path: {op: v for op, v in bounds}},)
+    return None
 
 
 def _equality_set(node: Node) -> tuple[str, set[str]] | None:
@@ -173,10 +234,18 @@ def _test(node: Node, values: dict[str, str | None]) -> bool:
     if isinstance(node, Text):
         return value == _dim_value(node.field, node.value)
     if isinstance(node, Wildcard):
-        return re2.search(node.regex, value, flags=re2.I if node.field == "level" else 0) is not None
+        return _compiled(node.regex, node.field == "level").search(value) is not None
     if isinstance(node, Regex):
-        return re2.search(node.pattern, value) is not None
+        return _compiled(node.pattern, False).search(value) is not None
     return False
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str, ignore_case: bool) -> Any:
+    options = re2.Options()
+    options.case_sensitive = not ignore_case
+    options.log_errors = False
+    return re2.compile(pattern, options)
 
 
 def _filter(node: Node) -> dict[str, Any]:

@@ -96,8 +96,12 @@ class LogReader:
         if self._capabilities is None or now - self._capabilities[0] > 60:
             with self._guarded():
                 indexes = self.handle.logs.index_information()
-            text = any(v == "text" for info in indexes.values() for _, v in info.get("key", ()))
-            self._capabilities = (now, Capabilities(text_index=text))
+            keys = [list(info.get("key", ())) for info in indexes.values()]
+            text = any(v == "text" for key in keys for _, v in key)
+            fields = frozenset(key[0][0] for key in keys if len(key) == 2 and key[1][0] == "ts"
+                               and key[0][0].startswith("fields."))
+            wildcard = any(key and key[0][0] == "fields.$**" for key in keys)
+            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard))
         return self._capabilities[1]
 
     def ping(self) -> None:

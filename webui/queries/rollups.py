@@ -23,6 +23,7 @@ from webui.queries.times import HOUR, MINUTE, floor_to, utc
 if TYPE_CHECKING:
     from webui.queries.handle import ReadHandle
 
+MAX_HOST_LEADS = 64  # a host wildcard matching more hosts leads with another index
 ROLLUP_FIELDS = {"_id": 0, "t": 1, "host": 1, "app": 1, "level": 1, "n": 1}
 
 
@@ -49,6 +50,7 @@ class Counts:
     host: float = 0
     app: float = 0
     levels: Counter = field(default_factory=Counter)
+    hosts: Counter = field(default_factory=Counter)  # per host name: a host wildcard's hosts are read one by one
 
     def add(self, other: Counts, share: float = 1.0) -> None:
         self.total += other.total * share
@@ -57,6 +59,15 @@ class Counts:
         self.app += other.app * share
         for level, n in other.levels.items():
             self.levels[level] += n * share
+        for host, n in other.hosts.items():
+            self.hosts[host] += n * share
+
+    def matching_hosts(self, flt: Filters) -> list[str] | None:
+        """The hosts of these minutes that `q`'s top-level host clauses let through (None: q has none)."""
+        plan = flt.plan
+        if flt.host is not None or plan is None or not plan.host_clauses:
+            return None
+        return sorted(h for h, n in self.hosts.items() if n > 0 and plan.host_test(h))
 
     def costs(self, flt: Filters) -> dict[str, int]:
         """Candidates each usable index would yield for these minutes."""
@@ -67,6 +78,9 @@ class Counts:
             costs["app"] = self.app
         if flt.levels and NO_LEVEL not in flt.levels:
             costs["level"] = sum(self.levels[lv] for lv in flt.levels)
+        hosts = self.matching_hosts(flt)
+        if hosts is not None and len(hosts) <= MAX_HOST_LEADS:
+            costs["hosts"] = sum(self.hosts[h] for h in hosts)
         return costs
 
 
@@ -100,6 +114,8 @@ class SliceWalker:
             counts.host += n if host == self.flt.host else 0
             counts.app += n if app == self.flt.app else 0
             counts.levels[level or NO_LEVEL] += n
+            if host is not None:
+                counts.hosts[host] += n
             self.docs_seen += 1
             self.budget.spent += 1
         if self.docs_seen == seen and start > self.lo_minute:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from webui.queries.handle import ReadHandle
 
 
+FIELD_LEAD_ABOVE = 2000  # candidates: below that, a rollup-known index is cheap enough whatever the field
+
+
 @dataclass
 class Page:
     records: list[dict[str, Any]]
@@ -64,8 +67,10 @@ def newest_page(db: ReadHandle, flt: Filters, limit: int, cursor: Cursor | None,
         elif counts.match > 0:
             costs = counts.costs(flt)
             dim = min(costs, key=costs.__getitem__)
-            docs = _slice(db, flt, a, b, dim, need, cursor)
-            budget.spent += math.ceil(costs[dim])
+            if costs[dim] > FIELD_LEAD_ABOVE and flt.field_lead() is not None:
+                dim = "field"  # the budget still counts what the cheapest rollup-known index would yield
+            docs = _slice(db, flt, a, b, dim, need, cursor, counts.matching_hosts(flt))
+            budget.spent += math.ceil(min(costs.values()))
         elif b > unrolled:
             a = max(a, unrolled)
             docs = _slice(db, flt, a, b, blind_dim, need, cursor)
@@ -92,7 +97,7 @@ def _newest_time(db: ReadHandle, flt: Filters, dim: str, lo: datetime, b: dateti
 
 
 def _slice(db: ReadHandle, flt: Filters, a: datetime, b: datetime, dim: str, limit: int,
-           cursor: Cursor | None) -> list[dict[str, Any]]:
+           cursor: Cursor | None, hosts: list[str] | None = None) -> list[dict[str, Any]]:
     ts = {"$gte": a, "$lt": b}
     residual = filter_match(flt, lead=dim)
     if cursor is not None and cursor.id and a <= cursor.ts < b:
@@ -101,6 +106,11 @@ def _slice(db: ReadHandle, flt: Filters, a: datetime, b: datetime, dim: str, lim
         leads = [{"ts": ts}]
     elif dim == "level":
         leads = [{"level": lv, "ts": ts} for lv in flt.levels]
+    elif dim == "hosts":  # a host wildcard or regex: each host it matches on the (host, ts) index
+        leads = [{"host": h, "ts": ts} for h in hosts or ()]
+    elif dim == "field":  # an indexed parsed field (mongo.field_indexes, fields.$**): its (field, ts) keys
+        _, conditions = flt.field_lead() or ("", ())
+        leads = [{**c, "ts": ts} for c in conditions]
     else:
         leads = [{dim: getattr(flt, dim), "ts": ts}]
     plan = flt.plan
