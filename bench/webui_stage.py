@@ -8,6 +8,16 @@ for 8 hosts, spread evenly over the 24 h before a fixed anchor time; `rollups`
 `consumer.tally` (written in bulk, without its per-message guards);
 the indexes the consumer's own `Store.init()` creates, built after the inserts.
 
+The query language (issue 14): QUERY_LANGUAGE's queries on a 1 h window and a
+field query's 24 h histogram, each reported beside the ratio of its p95 over a
+bare-term query (`text_search`) and over no query (`newest_page`) of the same
+run and server. Then `field_indexes`: the field queries again on one server
+after building (fields.status, ts) and (fields.duration_ms, ts) as
+`mongo.field_indexes` would, then after building the wildcard index
+`fields.$**` instead (each build timed, each dropped afterwards so the cache
+keeps its key), and the insert rate of the seeded documents under each set of
+indexes; and the field catalogue's CPU per record (`tally_fields`).
+
 Seeding that many documents into SecantusDB takes minutes (its indexed insert
 rate is a few thousand documents a second), so the seeded database is kept in
 bench/work/cache/webui-db and reused while its manifest (record count,
@@ -69,6 +79,19 @@ APPS = {"nginx_combined": ("nginx", "/var/log/nginx/access.log"),
         "json": ("shop-api", "/var/log/shop-api/app.log"),
         "syslog": ("system", "/var/log/syslog")}
 TEXT = ("timed out", "Googlebot", "checkout", "declined", "UFW BLOCK")
+QUERY_LANGUAGE = {  # the issue's queries; targets: p95 <= 300 ms, the histogram's <= 1 s
+    "q_level_host_prefix": "level:error host:web-0*",
+    "q_negated_phrase": 'app:nginx -"Googlebot"',
+    "q_status_gte_500": "status>=500",
+    "q_field_range": "duration_ms:[250 TO 500]",
+    "q_regex_message": r'message:/HTTP\/1\.1" 50\d/',
+}
+FIELD_HISTOGRAM = "status>=500"
+FIELD_QUERIES = ("q_status_gte_500", "q_field_range", "q_field_equality", "histogram_24h_field",
+                 "histogram_24h_field_equality")
+TARGET_MS = {**{name: 300 for name in QUERY_LANGUAGE}, "histogram_24h_field": 1000,
+             "histogram_24h_field_equality": 1000}
+INSERT_SAMPLE = 10_000
 WARMUP, REQUESTS = 3, 25
 CLIENTS, CLIENT_REQUESTS, BURSTS = 16, 10, 4
 SERVERS = ("waitress", "werkzeug")
@@ -124,6 +147,8 @@ def seed(ctx: Context, uri: str, count: int) -> dict:
            "indexes": {name: [m.document["name"] for m in models] for name, models in indexes.items()
                        if name in SEEDED}}
     manifest = db["bench_seed"].find_one({"_id": "seed"})
+    if manifest:  # caches keyed before SEEDED listed every collection the consumer indexes
+        manifest["key"]["indexes"] = {k: v for k, v in manifest["key"]["indexes"].items() if k in SEEDED}
     if manifest and manifest["key"] == key:
         client.close()
         return {**manifest, "reused": True}
@@ -216,6 +241,11 @@ def requests(anchor: datetime, sample_ids: list[str]) -> dict[str, list[str]]:
         "host_level": [logs(i, host=HOSTS[i % len(HOSTS)], level="error") for i in range(n)],
         "text_search": [logs(i, q=TEXT[i % len(TEXT)]) for i in range(n)],
         "histogram_24h": [f"/api/histogram?{urlencode(window(i, 24))}" for i in range(n)],
+        **{name: [logs(i, q=q) for i in range(n)] for name, q in QUERY_LANGUAGE.items()},
+        "histogram_24h_field": [f"/api/histogram?{urlencode({**window(i, 24), 'q': FIELD_HISTOGRAM})}"
+                                for i in range(n)],
+        "histogram_24h_field_equality": [f"/api/histogram?{urlencode({**window(i, 24), 'q': 'status:503'})}"
+                                         for i in range(n)],
         "context": [f"/api/logs/{quote(sample_ids[i % len(sample_ids)])}/context?before=20&after=20"
                     for i in range(n)],
     }
@@ -274,20 +304,30 @@ def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict[str, 
         for query, paths in queries.items():
             times: dict[str, list[float]] = {name: [] for name in SERVERS}
             last = b""
+            failed: dict[str, list[str]] = {name: [] for name in SERVERS}
             for i, path in enumerate(paths):
                 for name in SERVERS if i % 2 == 0 else reversed(SERVERS):
-                    elapsed, last = timed_get(ports[name], path, token)
+                    try:
+                        elapsed, answer = timed_get(ports[name], path, token)
+                    except RuntimeError as exc:  # a query-language query past query_timeout: say so, go on
+                        failed[name].append(str(exc)[-200:])
+                        continue
+                    last = answer
                     if i >= WARMUP:
                         times[name].append(elapsed)
             for name, ms in times.items():
-                figures[name][query] = {"p50_ms": round(percentile(ms, 50), 1),
-                                        "p95_ms": round(percentile(ms, 95), 1),
-                                        "max_ms": round(max(ms), 1), "requests": len(ms)}
-            if query == "histogram_24h":
-                answer = orjson.loads(last)
+                figures[name][query] = _summary(ms, failed[name])
+            if query.startswith("histogram_24h"):
+                answer = orjson.loads(last) if last else {}
                 for name in SERVERS:
                     figures[name][query]["counted"] = sum(_bucket_total(b) for b in answer.get("buckets", []))
                     figures[name][query]["complete"] = answer.get("complete")
+                    figures[name][query]["text_filter_applied"] = answer.get("text_filter_applied")
+            elif query.startswith("q_"):
+                answer = orjson.loads(last) if last else {}
+                for name in SERVERS:
+                    figures[name][query]["records"] = len(answer.get("records", []))
+                    figures[name][query]["partial"] = "searched_to" in answer
         bursts: dict[str, list[dict]] = {name: [] for name in SERVERS}
         for burst in range(BURSTS):
             for name in SERVERS if burst % 2 == 0 else reversed(SERVERS):
@@ -301,6 +341,105 @@ def measure(ctx: Context, uri: str, manifest: dict, run_dir: Path) -> dict[str, 
             web.tree.sample()
             figures[name]["web_rss_mib"] = round(web.tree.rss_mib, 1)
     return figures
+
+
+def _summary(ms: list[float], failed: list[str]) -> dict:
+    out: dict = {"p50_ms": round(percentile(ms, 50), 1) if ms else None,
+                 "p95_ms": round(percentile(ms, 95), 1) if ms else None,
+                 "max_ms": round(max(ms), 1) if ms else None, "requests": len(ms)}
+    if failed:
+        out["failed"] = len(failed)
+        out["failure"] = failed[0]
+    return out
+
+
+def query_language(figures: dict) -> dict:
+    """Each query-language figure's p95 over the bare term's and over no query's, same server, same run."""
+    bare, plain = figures["text_search"]["p95_ms"], figures["newest_page"]["p95_ms"]
+    out = {}
+    for name in (*QUERY_LANGUAGE, "histogram_24h_field", "histogram_24h_field_equality"):
+        fig = figures.get(name)
+        if fig is None:
+            continue
+        p95 = fig["p95_ms"]
+        out[name] = {"p95_ms": p95, "target_p95_ms": TARGET_MS[name],
+                     "meets_target": p95 is not None and not fig.get("failed") and p95 <= TARGET_MS[name],
+                     "vs_bare_term_p95": round(p95 / bare, 2) if bare and p95 else None,
+                     "vs_no_query_p95": round(p95 / plain, 2) if plain and p95 else None}
+        if fig.get("failed"):
+            out[name]["failed"] = fig["failed"]
+    return out
+
+
+def field_index_phase(ctx: Context, uri: str, manifest: dict, run_dir: Path, name: str,
+                      models: list[IndexModel]) -> dict:
+    """Build `models` on logs (timed), serve, time the field queries and their baselines, drop `models`."""
+    client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
+    logs = client[DATABASE]["logs"]
+    began = time.monotonic()
+    try:
+        logs.create_indexes(models)
+    except pymongo.errors.OperationFailure as exc:
+        client.close()
+        return {"not_supported": str(exc)[:300]}
+    out: dict = {"index_build_s": round(time.monotonic() - began, 1)}
+    token = secrets.token_urlsafe(24)
+    try:
+        web, port = _server(ctx, uri, run_dir, f"waitress-{name}", token)
+        with web:
+            wait_until(partial(_healthy, port), 60, interval=0.1, alive=web.alive, what=f"{name} answering")
+            queries = requests(manifest["anchor"].replace(tzinfo=UTC), manifest["sample_ids"])
+            for query in ("newest_page", "text_search", *FIELD_QUERIES):
+                times: list[float] = []
+                failed: list[str] = []
+                last = b"{}"
+                for i, path in enumerate(queries[query]):
+                    try:
+                        elapsed, last = timed_get(port, path, token)
+                    except RuntimeError as exc:
+                        failed.append(str(exc)[-200:])
+                        continue
+                    if i >= WARMUP:
+                        times.append(elapsed)
+                out[query] = _summary(times, failed)
+                if query.startswith("histogram"):
+                    out[query]["text_filter_applied"] = orjson.loads(last).get("text_filter_applied")
+        out["query_language"] = query_language(out)
+    finally:
+        for model in models:
+            logs.drop_index(model.document["name"])
+        client.close()
+    return out
+
+
+def insert_cost(uri: str, models: dict[str, list[IndexModel]]) -> dict:
+    """Seeded documents inserted into a scratch collection under each set of indexes (docs/s), and the
+    field catalogue's tally of them (CPU µs per record)."""
+    from consumer.store.catalogue import tally_fields
+
+    client: pymongo.MongoClient = pymongo.MongoClient(uri, tz_aware=True)
+    db = client[DATABASE]
+    docs = list(db["logs"].find({}, limit=INSERT_SAMPLE))
+    out: dict = {"documents": len(docs)}
+    began = time.process_time()
+    tally_fields(docs)
+    out["catalogue_tally_cpu_us_per_record"] = round((time.process_time() - began) / len(docs) * 1e6, 2)
+    for name, indexes in models.items():
+        scratch = db[f"bench_insert_{name}"]
+        scratch.drop()
+        if indexes:
+            scratch.create_indexes(indexes)
+        began = time.monotonic()
+        for i in range(0, len(docs), 1000):
+            scratch.insert_many(docs[i:i + 1000], ordered=False)
+        out[f"{name}_docs_s"] = round(len(docs) / (time.monotonic() - began))
+        scratch.drop()
+    base = out.get("consumer_indexes_docs_s")
+    for name in models:
+        if base and name != "consumer_indexes":
+            out[f"{name}_vs_consumer_indexes"] = round(out[f"{name}_docs_s"] / base, 3)
+    client.close()
+    return out
 
 
 def concurrent(port: int, token: str, paths: list[str]) -> dict:
@@ -333,10 +472,28 @@ def run(ctx: Context) -> dict:
     base = CACHE_DIR / "webui-db" if cached else ctx.work / "webui-db"
     run_dir = ctx.work / "webui"
     run_dir.mkdir(parents=True, exist_ok=True)
+    from consumer.store.indexes import LOG_INDEXES, WILDCARD_INDEX, field_indexes
+
+    fields = field_indexes(("status", "duration_ms"))
     with MongoServer(base) as server:
         manifest = seed(ctx, server.uri, count)
         by_server = measure(ctx, server.uri, manifest, run_dir)
         figures = {**by_server["waitress"], "werkzeug": by_server["werkzeug"]}
+        figures["query_language"] = query_language(by_server["waitress"])
+        phases = {
+            "insert": partial(insert_cost, server.uri, {"consumer_indexes": LOG_INDEXES,
+                                                        "with_field_indexes": LOG_INDEXES + fields,
+                                                        "with_wildcard_index": [*LOG_INDEXES, WILDCARD_INDEX]}),
+            "mongo_field_indexes": partial(field_index_phase, ctx, server.uri, manifest, run_dir, "fields", fields),
+            "wildcard_index": partial(field_index_phase, ctx, server.uri, manifest, run_dir, "wildcard",
+                                      [WILDCARD_INDEX]),
+        }
+        figures["field_indexes"] = {}
+        for name, phase in phases.items():
+            try:
+                figures["field_indexes"][name] = phase()
+            except Exception as exc:  # noqa: BLE001 - one phase failing keeps the figures measured so far
+                figures["field_indexes"][name] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     if not cached:
         shutil.rmtree(base, ignore_errors=True)
     return {"records": manifest["stored"], "rollups": manifest["rollups"], "window_anchor": _iso(manifest["anchor"]

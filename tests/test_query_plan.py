@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 
 from common.query import parse
+from webui.queries.filters import Filters
 from webui.queries.plan import NUMERIC_STRING, Capabilities, plan
 
 
@@ -68,9 +69,13 @@ def test_text_index_is_used_for_whole_words_only_when_the_server_has_one():
 def test_indexed_fields_give_leads_that_hold_every_match():
     p = planned("status>=500 level:error")
     assert p.field_leads == (("fields.status", ({"fields.status": {"$gte": 500}},
-                                                {"fields.status": {"$gte": "-", "$lt": ":"}})),)
-    assert planned("req.method:GET").field_leads == (("fields.req.method", ({"fields.req.method": "GET"},)),)
-    assert planned("path:/api/*").field_leads == (("fields.path", ({"fields.path": {"$regex": "^/api/"}},)),)
+                                                {"fields.status": {"$gte": "-", "$lt": ":"}}), False),)
+    # an equality is one index key per value: even a server that plans only equalities uses them
+    assert planned("status:503").field_leads == (("fields.status", ({"fields.status": 503},
+                                                                   {"fields.status": "503"}), True),)
+    assert planned("req.method:GET").field_leads == (("fields.req.method", ({"fields.req.method": "GET"},), True),)
+    assert planned("path:/api/*").field_leads == (
+        ("fields.path", ({"fields.path": {"$regex": "^/api/"}},), False),)
     assert planned("status:500 OR timeout").field_leads == ()  # not a top-level clause: no lead
     assert Capabilities(indexed_fields=frozenset({"fields.status"})).indexed("fields.status")
     assert Capabilities(wildcard_index=True).indexed("fields.anything")
@@ -78,3 +83,13 @@ def test_indexed_fields_give_leads_that_hold_every_match():
     # every numeric string sorts between "-" and ":", so the string lead misses none
     for s in ("-1", "0", "9.5", "500", "-0.25"):
         assert "-" <= s < ":" and re.match(NUMERIC_STRING, s)
+
+
+def test_a_range_leads_only_on_a_server_that_scans_index_ranges():
+    equality_only = Capabilities(indexed_fields=frozenset({"fields.status"}))
+    ranges = Capabilities(indexed_fields=frozenset({"fields.status"}), index_ranges=True)
+    for text, caps, lead in (("status>=500", equality_only, None), ("status:503", equality_only, "fields.status"),
+                             ("status>=500", ranges, "fields.status")):
+        flt = Filters(since=datetime(2026, 1, 1, tzinfo=UTC), until=datetime(2026, 1, 2, tzinfo=UTC), q=text,
+                      capabilities=caps)
+        assert (flt.field_lead() or (None,))[0] == lead, (text, caps)

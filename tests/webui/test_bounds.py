@@ -141,6 +141,7 @@ def test_every_read_the_ui_sends_carries_max_time_ms(watched, seed, now):
     rid = web.get("/api/logs").get_json()["records"][5]["id"]
     for url in ("/api/logs?q=line+1", "/api/logs?host=web-01&level=info", "/api/histogram",
                 "/api/histogram?since=24h&q=line", f"/api/logs/{rid}/context?before=3&after=3", "/api/hosts",
+                "/api/logs?q=message:/line%20%5Cd%2B/", "/api/histogram?since=24h&q=n%3E%3D5", "/api/fields",
                 "/api/hosts/web-01", "/api/hosts/web-01/calendar", "/api/export?format=csv", "/healthz"):
         assert web.get(url).status_code == 200, url
     reads = [cmd for name, _coll, cmd in commands.sent if name in READS]

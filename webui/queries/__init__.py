@@ -16,13 +16,15 @@ Imports point one way, top to bottom:
   `search` (a page of records, its slice chosen from the minute rollups, `rollups`),
   `context` (the lines around a record in its file), `histogram` (records per bucket
   and level, over 2 h from the hourly tables of `hour_tables`), `hosts` (hosts, apps,
-  a host's records per day).
+  a host's records per day), `fields` (the consumer's field catalogue).
 * their helpers: `logs` (filters as `$match`, documents as records), `budget` (the
   documents a request may still examine), `times` (the rollups' time grid).
 * the leaves: `handle.ReadHandle` (the collections and the clock) and `filters`
   (`Filters`, `Cursor`: what a read is asked). Whatever turns a request into
-  `Filters` (`webui.params` today, a query-language parser and planner next) sits
-  above this package and is never imported by it.
+  `Filters` (`webui.params`) sits above this package and is never imported by it.
+* below them all, `plan`: the query language's tree (`common.query`) and the
+  server's `Capabilities` -> a MongoDB filter and the indexes it may lead with.
+  `logs.filter_match(flt)` is the one way to a `$match` for a `Filters`, `q` included.
 """
 
 from webui.queries.filters import Cursor, Filters

@@ -67,7 +67,9 @@ class Filters:
         plan = self.plan
         if plan is None:
             return None
-        return next(((path, leads) for path, leads in plan.field_leads if self.capabilities.indexed(path)), None)
+        caps = self.capabilities
+        return next(((path, leads) for path, leads, equality in plan.field_leads
+                     if caps.indexed(path) and (equality or caps.index_ranges)), None)
 
     def resolved(self, capabilities: Capabilities | None = None) -> Filters:
         """These filters with `q`'s top-level host/app/level equalities folded into host, app and levels

@@ -70,6 +70,7 @@ class Capabilities:
     text_index: bool = False
     indexed_fields: frozenset[str] = frozenset()  # paths with a (path, ts) index: mongo.field_indexes
     wildcard_index: bool = False                   # fields.$** exists: every parsed field is indexed
+    index_ranges: bool = False  # the server scans a range on an index's first key (SecantusDB: equality only)
 
     def indexed(self, path: str) -> bool:
         return path in self.indexed_fields or (self.wildcard_index and path.startswith("fields."))
@@ -86,7 +87,7 @@ class Plan:
     host_prefix: str | None = None
     app_prefix: str | None = None
     text_search: str | None = None
-    field_leads: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()
+    field_leads: tuple[tuple[str, tuple[dict[str, Any], ...], bool], ...] = ()  # (path, conditions, equality)
 
     host_clauses: tuple[Node, ...] = field(default=(), repr=False)
 
@@ -126,7 +127,7 @@ def plan(query: Query, capabilities: Capabilities = Capabilities()) -> Plan:
     words = [c.value for c in conjuncts if isinstance(c, Text) and c.field == "message" and not c.phrase
              and _WORD.match(c.value)]
     text_search = " ".join(f'"{w}"' for w in words) if capabilities.text_index and words else None
-    leads = tuple((c.field, lead) for c in conjuncts if (lead := _field_lead(c)) is not None)
+    leads = tuple((c.field, *lead) for c in conjuncts if (lead := _field_lead(c)) is not None)
     return Plan(match=_filter(root), root=root, rollup_exact=_on_dimensions(root), host=single.get("host"),
                 app=single.get("app"), levels=None if levels is None else frozenset(levels),
                 host_prefix=prefixes.get("host"), app_prefix=prefixes.get("app"), text_search=text_search,
@@ -151,17 +152,20 @@ def _leaves(node: Node) -> list[Node]:
     return out
 
 
-def _field_lead(node: Node) -> tuple[dict[str, Any], ...] | None:
+def _field_lead(node: Node) -> tuple[tuple[dict[str, Any], ...], bool] | None:
     """Conditions on one parsed field whose union holds every record `node` matches, each one an
-    index range on (field, ts): what a read may lead with when the field is indexed."""
+    index range on (field, ts): what a read may lead with when the field is indexed; and whether
+    they are all equalities (a server that plans only those still uses the index)."""
     if not getattr(node, "field", "").startswith("fields."):
         return None
     path = node.field
     if isinstance(node, Text):
-        return (_text(node),)
+        cond = _text(node)[path]
+        values = cond["$in"] if isinstance(cond, dict) else [cond]
+        return tuple({path: v} for v in values), True
     if isinstance(node, Wildcard):
         prefix = _literal_prefix(node.value)
-        return ({path: {"$regex": "^" + re.escape(prefix)}},) if prefix else None
+        return (({path: {"$regex": "^" + re.escape(prefix)}},), False) if prefix else None
     if isinstance(node, (Compare, Range)):
         if isinstance(node, Compare):
             bounds = [(_OPS[node.op], node.value)]
@@ -173,10 +177,10 @@ def _field_lead(node: Node) -> tuple[dict[str, Any], ...] | None:
         values = [v for _, v in bounds]
         if all(NUMBER.match(v) for v in values):
             # numbers in range, and the strings that may be numeric ones (they start with - or a digit)
-            return ({path: {op: _number(v) for op, v in bounds}}, {path: {"$gte": "-", "$lt": ":"}})
+            return ({path: {op: _number(v) for op, v in bounds}}, {path: {"$gte": "-", "$lt": ":"}}), False
         if all(TIME.match(v) for v in values):
-            return ({path: {op: _time(v) for op, v in bounds}}, {path: {op: v for op, v in bounds}})
-        return ({path: {op: v for op, v in bounds}},)
+            return ({path: {op: _time(v) for op, v in bounds}}, {path: {op: v for op, v in bounds}}), False
+        return ({path: {op: v for op, v in bounds}},), False
     return None
 
 

@@ -30,7 +30,7 @@ from webui.queries.budget import Budget
 from webui.queries.context import lines_around
 from webui.queries.coverage import host_files, hosts_health, verified_files
 from webui.queries.fields import list_fields
-from webui.queries.filters import Cursor, Filters
+from webui.queries.filters import EPOCH, Cursor, Filters
 from webui.queries.handle import ReadHandle
 from webui.queries.histogram import level_histogram
 from webui.queries.hosts import find_host, host_calendar, list_apps, list_hosts
@@ -101,8 +101,19 @@ class LogReader:
             fields = frozenset(key[0][0] for key in keys if len(key) == 2 and key[1][0] == "ts"
                                and key[0][0].startswith("fields."))
             wildcard = any(key and key[0][0] == "fields.$**" for key in keys)
-            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard))
+            ranges = bool(fields or wildcard) and self._scans_ranges(next(iter(fields), "fields.status"))
+            self._capabilities = (now, Capabilities(text_index=text, indexed_fields=fields, wildcard_index=wildcard,
+                                                    index_ranges=ranges))
         return self._capabilities[1]
+
+    def _scans_ranges(self, path: str) -> bool:
+        """Whether the server's plan for a range on an indexed field uses the index (explain, not run):
+        MongoDB does; SecantusDB plans only equalities and would scan the whole collection."""
+        probe = {path: {"$gte": 0}, "ts": {"$gte": EPOCH}}
+        with self._guarded():
+            plan = self.db.command("explain", {"find": "logs", "filter": probe}, verbosity="queryPlanner")
+        return "IXSCAN" in str(plan.get("queryPlanner", {}).get("winningPlan", {})) or "indexName" in str(
+            plan.get("queryPlanner", {}).get("winningPlan", {}))
 
     def ping(self) -> None:
         with self._guarded():
