@@ -36,6 +36,7 @@ STAGES = {
     "peer": "bench.peer",
     "shipper": "bench.shipper_stage",
     "consumer": "bench.consumer_stage",
+    "coverage": "bench.coverage_stage",
     "e2e": "bench.e2e_stage",
     "webui": "bench.webui_stage",
     "alerts": "bench.alerts_stage",
