@@ -64,7 +64,7 @@ def rules() -> list[dict]:
     levels = ("error", "warning", "info")
     for host in HOSTS:
         for app in apps:
-            for level in levels[:2]:
+            for level in levels:
                 if len(count) < 60:
                     count.append({"query": f"host:{host} app:{app} level:{level}"})
     for i in range(40):
