@@ -41,6 +41,7 @@ STAGES = {
     "e2e": "bench.e2e_stage",
     "webui": "bench.webui_stage",
     "tail": "bench.tail_stage",
+    "alerts": "bench.alerts_stage",
 }
 README_MIN_LINES = 1_000_000  # smaller runs are quick checks: they do not replace the README's table
 # what the stages read; bench.generate also makes java

@@ -31,7 +31,9 @@ def cmd_up(config: Config | None, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(config: Config, args: argparse.Namespace) -> int:
-    print(f"{args.config}: OK ({len(config.shipper.inputs)} shipper inputs)")
+    alerts = config.alerts
+    print(f"{args.config}: OK ({len(config.shipper.inputs)} shipper inputs, {len(alerts.rules)} alert rules, "
+          f"{len(alerts.notifiers)} notifiers)")
     return 0
 
 

@@ -39,6 +39,7 @@ from common.config import Config
 from common.errors import StoreUnavailable
 from webui import api, auth, coverage, fieldstats, openapi, ops, pages, peers, querybar, saved, tail, team
 from webui.accounts import AccountStore
+from webui.alerts import views as alert_views
 from webui.formats import json_response
 from webui.params import ParamError
 from webui.queries import LogReader, open_database
@@ -81,6 +82,7 @@ def create_app(config: Config, db: Database | None = None) -> Flask:
     for blueprint in (auth.bp, api.bp, tail.bp, coverage.bp, fieldstats.bp, openapi.bp, pages.bp, querybar.bp, ops.bp,
                       team.bp, saved.bp):
         app.register_blueprint(blueprint)
+    alert_views.install(app, db)  # /api/alerts, /api/silences, /alerts (issue 16)
     app.jinja_env.globals["csrf_token"] = auth.csrf_token
     pages.install_filters(app)
     _install_error_handlers(app)

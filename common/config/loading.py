@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from common.config.alerts import read_alerts
 from common.config.journald import journald_input
 from common.config.schema import (
     AUTH_MODES,
@@ -41,6 +42,7 @@ from common.config.values import (
     _mongo_uri,
     _networks,
     _positive_int,
+    _public_url,
     _roles,
     _secret,
     _Section,
@@ -246,6 +248,7 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
         max_streams=w.get("max_streams", threads // 2, _int_between(1, 255)),
         connection_limit=w.get("connection_limit", 100, _int_between(1, 10_000)),
         request_timeout=w.get("request_timeout", 30.0, _duration_between(1.0, 3600.0)),
+        public_url=w.get("public_url", None, _public_url),
         stale_after=w.get("stale_after", 900.0, _duration_between(1.0, 30 * 86400.0)))
     if webui.max_streams >= webui.threads:
         w.problem("max_streams", f"must be below webui.threads ({webui.threads}), so short requests always have a "
@@ -262,12 +265,13 @@ def parse_config(data: Any, env: Mapping[str, str] | None = None, path: str | No
                   "proxy or network can reach it")
     w.finish()
 
+    alerts = read_alerts(root.section("alerts"), problems)
     log_level = root.get("log_level", "info", _choice("debug", "info", "warning", "error"))
     root.finish()
     if problems:
         raise ConfigError(_first_per_key(problems))
     return Config(amqp=amqp, mongo=mongo, shipper=shipper, consumer=consumer, webui=webui,
-                  log_level=log_level, path=path)
+                  alerts=alerts, log_level=log_level, path=path)
 
 
 def _first_per_key(problems: list[str]) -> list[str]:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from common.config.alerts import AlertsConfig
+
 FORMATS = ("plain", "json", "syslog", "nginx_combined", "apache_common", "regex", "logfmt", "cri", "docker")
 CONTAINER_FORMATS = ("cri", "docker")  # container runtimes' log files (shipper.container)
 INPUT_TYPES = ("file", "journald")  # what an input reads: files (the default) or the systemd journal
@@ -141,6 +143,7 @@ class WebConfig:
     max_streams: int = 4            # of those, at most this many held by streamed responses (exports, tail)
     connection_limit: int = 100     # open connections; more wait in the listen backlog
     request_timeout: float = 30.0   # a connection silent this long is closed (slow or idle client)
+    public_url: str | None = None   # how operators reach the UI (alert permalinks); default http://<listen>
     stale_after: float = 900.0      # a host or file with no heartbeat (or record) for this long is silent
 
 
@@ -151,5 +154,6 @@ class Config:
     shipper: ShipperConfig = field(default_factory=ShipperConfig)
     consumer: ConsumerConfig = ConsumerConfig()
     webui: WebConfig = field(default_factory=WebConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)  # issue 16: common.config.alerts
     log_level: str = "info"
     path: str | None = None

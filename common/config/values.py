@@ -121,6 +121,12 @@ def _listen(value: Any) -> str:
     return str(value)
 
 
+def _public_url(value: Any) -> str:
+    if urlsplit(_string(value)).scheme not in ("http", "https"):
+        raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
 def _amqp_url(value: Any) -> tuple[str, ...]:
     urls = _strings(value)
     for url in urls:
