@@ -5,12 +5,10 @@ the calendar and live tail, all from the JSON API.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
-from markupsafe import Markup, escape
 
 from common.durations import parse_duration
 from common.record import LEVELS
@@ -34,23 +32,7 @@ SHOWN_CHARS = 10_000
 CONTEXT_STEP = 20
 
 
-def highlight(text: str, q: str | None, limit: int = SHOWN_CHARS) -> Markup:
-    """`text` escaped, with case-insensitive matches of `q` in <mark>; cut at `limit` characters."""
-    shown = text[:limit]
-    out: list[Markup] = []
-    pos = 0
-    if q:
-        for match in re.finditer(re.escape(q), shown, re.IGNORECASE):
-            out += [escape(shown[pos:match.start()]), Markup("<mark>"), escape(match.group()), Markup("</mark>")]
-            pos = match.end()
-    out.append(escape(shown[pos:]))
-    if len(text) > limit:
-        out.append(Markup('<span class="cut">… %d more characters</span>') % (len(text) - limit))
-    return Markup("").join(out)
-
-
 def install_filters(app: Flask) -> None:
-    app.jinja_env.filters["highlight"] = highlight
     app.jinja_env.filters["iso"] = iso
     app.jinja_env.globals.update(LEVELS=LEVELS, LEVEL_CHOICES=LEVEL_CHOICES, QUICK_PICKS=QUICK_PICKS)
 

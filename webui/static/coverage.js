@@ -4,23 +4,7 @@
 "use strict";
 
 (function () {
-  function el(tag, attrs = {}, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
-
-  async function getJSON(url) {
-    const resp = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (resp.status === 401) throw new Error("signed out: reload the page to sign in again");
-    if (!resp.ok) {
-      let msg = `HTTP ${resp.status}`;
-      try { msg = (await resp.json()).error || msg; } catch (e) { /* not JSON */ }
-      throw new Error(msg);
-    }
-    return resp.json();
-  }
+  const { el, getJSON } = window.opslog;  // opslog.js, loaded (deferred) before this script
 
   const bytes = (n) => (n === null || n === undefined) ? "?" : n < 1024 ? `${n} B`
     : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;

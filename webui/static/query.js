@@ -11,12 +11,7 @@
   const BARE = /^[^\s:()[\]{}"\\+\-<>!*?/][^\s:()[\]{}"\\<>*?]*$/;
   const NAME_CHAR = /[\w.@-]/;
 
-  function el(tag, attrs = {}, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const { el } = window.opslog;  // opslog.js, loaded (deferred) before this script
 
   // ---- the language: names and values as q spells them --------------------------------------
 

@@ -11,12 +11,7 @@
   const ALL_COLUMNS = ["time", "level", "host", "app", "source", "message"];
   const DEFAULT_COLUMNS = ["time", "level", "host", "app", "message"];
 
-  function el(tag, attrs = {}, text) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  const { el } = window.opslog;  // opslog.js, loaded (deferred) before this script
 
   function describe(query) {
     const p = new URLSearchParams(query);
