@@ -13,6 +13,7 @@ from flask import Blueprint, Flask, abort, current_app, render_template, request
 from common.durations import parse_duration
 from common.record import LEVELS
 from webui.api import DEFAULT_LIMIT, MAX_CONTEXT, filters, page_limit
+from webui.coverage import add_health
 from webui.params import (
     LEVEL_CHOICES,
     Filters,
@@ -125,6 +126,7 @@ def hosts():
     rows = get_reader().hosts()
     for row in rows:
         row["stale"] = (now - row["last_seen"]).total_seconds() > stale_after
+    add_health(rows)  # per-file coverage: the worst lag, a gap, a silent shipper (webui.coverage)
     return render_template("hosts.html", hosts=rows, stale_minutes=stale_after // 60)
 
 

@@ -3,6 +3,7 @@ bytes are missing, each with its cause; lag; silence; the retention's boundary i
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -140,3 +141,12 @@ def test_a_host_whose_heartbeats_stopped_is_silent(make_app, consumer_store, now
 def api_auth() -> str:
     from webui_data import TOKEN
     return f"Bearer {TOKEN}"
+
+
+def test_the_hosts_page_marks_a_host_with_a_gap_and_its_worst_lag(user, consumer_store, now):
+    docs = file_docs(20, now - timedelta(minutes=1), skip=(5,))
+    seed_file(consumer_store, docs)
+    beat(consumer_store, "web-01", [entry("f-app", "/var/log/app.log", end_of(docs) + 700, confirmed=end_of(docs))])
+    html = user.get("/hosts").get_data(as_text=True)
+    assert re.search(r'class="badge gap" href="/hosts/web-01"', html)
+    assert "lag 700 B" in html and 'class="badge silent"' not in html
