@@ -14,7 +14,7 @@ import pika
 import pika.exceptions
 import pika.spec
 
-from common.record import decode_batch
+from common.record import decode_batch, heartbeats
 
 
 def _params(url: str) -> pika.URLParameters:
@@ -98,21 +98,24 @@ class Broker:
     def count_records(self, queue: str, timeout: float = 60) -> tuple[int, int]:
         """(messages, records) in an opslog batch queue, by consuming and acking every message.
 
-        Records are counted from the payloads themselves, not from headers."""
+        Records are counted from the payloads themselves, not from headers; heartbeats are acked and
+        not counted."""
         channel = self.connection.channel()
         messages = records = last_tag = acked = 0
         deadline = time.monotonic() + timeout
         try:
             channel.basic_qos(prefetch_count=200)
-            for method, _props, body in channel.consume(queue, inactivity_timeout=1.0):
+            for method, props, body in channel.consume(queue, inactivity_timeout=1.0):
                 if method is None:
                     if channel.queue_declare(queue, passive=True).method.message_count == 0 \
                             or time.monotonic() > deadline:
                         break
                     continue
+                last_tag = method.delivery_tag
+                if (props.headers or {}).get(heartbeats.KIND_HEADER) == heartbeats.KIND:
+                    continue  # a shipper's per-file heartbeat: no records
                 messages += 1
                 records += len(decode_batch(body))
-                last_tag = method.delivery_tag
                 if messages % 100 == 0:
                     channel.basic_ack(last_tag, multiple=True)
                     acked = last_tag
