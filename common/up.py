@@ -2,7 +2,7 @@
 
 Starts a private RabbitMQ node and a SecantusDB server under the data dir
 (unless the config points at existing ones), writes the effective config
-there, then runs shipper, consumer and web UI as child processes, plus a demo
+there, then runs shipper, consumer, web UI and alert evaluator as child processes, plus a demo
 log that keeps growing. Ctrl-C stops the children, then the services.
 """
 
@@ -105,7 +105,7 @@ def run_up(config: Config | None, data_dir: str, paths: list[str], *,
 
         writer = threading.Thread(target=_demo_writer, args=(demo, stop), daemon=True)
         writer.start()
-        children = [_child(cmd, effective, data) for cmd in ("consume", "ship", "web")]
+        children = [_child(cmd, effective, data) for cmd in ("consume", "ship", "web", "alert")]
         stack.callback(_stop_children, children)
         listen = raw["webui"]["listen"] if "webui" in raw else "127.0.0.1:8080"
         print(f"\nopslog is up: http://{listen}/", flush=True)

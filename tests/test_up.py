@@ -39,6 +39,9 @@ def test_up_shows_demo_lines_and_ctrl_c_stops_everything(tmp_path):
                        message="demo lines stored")
             wait_until(lambda: logs.count_documents({"app": "extra"}) == 1, timeout=30,
                        message="the extra path tailed")
+            # the alert evaluator runs too: it takes the evaluation lease (rules made in the UI fire)
+            wait_until(lambda: client.get_default_database().alert_lease.count_documents({}) == 1, timeout=60,
+                       message="opslog alert holding its lease")
 
         # the web UI may still be starting when the demo lines are already stored
         wait_until(lambda: _answers(f"{url}/healthz"), timeout=30, message="the web UI answering /healthz")
