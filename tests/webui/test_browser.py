@@ -7,6 +7,7 @@ import io
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -49,7 +50,7 @@ def wait(browser, condition, timeout=15):
 def sign_in(browser, base: str, next_path: str = "/") -> None:
     browser.get(f"{base}/login")
     browser.delete_all_cookies()
-    browser.get(f"{base}/login?next={next_path}")
+    browser.get(f"{base}/login?next={quote(next_path)}")
     browser.find_element(By.NAME, "username").send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()

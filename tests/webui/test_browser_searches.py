@@ -7,14 +7,12 @@ import json
 import threading
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import WebDriverWait
-from webui_data import PASSWORD, make_doc
+from test_browser import sign_in, wait
+from webui_data import make_doc
 from werkzeug.serving import make_server
 
 pytestmark = pytest.mark.browser
@@ -29,20 +27,6 @@ def some_lines(seed, now):
             for i in range(40)]
     seed(docs)
     return docs
-
-
-def wait(browser, condition, timeout=15):
-    return WebDriverWait(browser, timeout).until(condition)
-
-
-def sign_in(browser, base: str, next_path: str = "/") -> None:
-    browser.get(f"{base}/login")
-    browser.delete_all_cookies()
-    browser.get(f"{base}/login?next={quote(next_path)}")
-    browser.find_element(By.NAME, "username").send_keys("admin")
-    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
-    browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
-    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "header .who form")))
 
 
 def saved_names(browser) -> list[str]:
