@@ -122,3 +122,14 @@ def test_an_unreachable_database_is_an_error_message_and_exit_1(tmp_path, write_
         failed = opslog_user(config, *args, password=password)
         assert failed.returncode == 1, failed.stderr
         assert "database unavailable" in failed.stderr and "Traceback" not in failed.stderr
+
+
+def test_a_script_pipes_the_password_and_a_new_user_is_a_viewer_by_default(config_file, web, db):
+    argv = [sys.executable, "-m", "common.cli", "user", "add", "carol", "-c", str(config_file)]
+    added = subprocess.run(argv, cwd=REPO_ROOT, input="carol's password\n", capture_output=True, text=True,
+                           timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert db["users"].find_one({"_id": "carol"})["role"] == "viewer"
+    carol = web.test_client()
+    assert sign_in(carol, "carol", "carol's password").status_code == 302
+    assert role_of(carol) == "viewer"

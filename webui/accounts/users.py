@@ -4,7 +4,8 @@ editing the config.
 Whoever can read the config file can reach the database, so these commands need no role of
 their own: they are the admin's tools. A name of `webui.users` is refused by `add` (the config
 user would shadow it at sign-in). A password comes from a prompt (asked twice) or, with
-`--password-stdin`, from the first line of standard input (for scripts). The hash is made as
+`--password-stdin` or when standard input is not a terminal, from its first line (for scripts).
+A new user is a viewer unless `--role` says otherwise. The hash is made as
 `opslog hash-password` makes it. `passwd` and `remove` end the user's sessions in every browser:
 a session carries a digest of its user's hash, and a removed user has none.
 """
@@ -37,7 +38,8 @@ def check_name(name: str) -> str:
 
 
 def _password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
+    # Piped in (no terminal to prompt on), the first line is the password, as with --password-stdin.
+    if args.password_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = getpass.getpass(f"password for {args.name}: ")
@@ -124,7 +126,7 @@ def register(commands: Commands) -> None:
                            description=__doc__)
     add = group.add("add", cmd_user, "add a user with a role (viewer, editor, admin)")
     add.add_argument("name", type=check_name)
-    add.add_argument("--role", choices=ROLES, required=True)
+    add.add_argument("--role", choices=ROLES, default="viewer", help="default: viewer (read only)")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     pw = group.add("passwd", cmd_user, "set a user's password (ends their sessions)")
     pw.add_argument("name", type=check_name)
