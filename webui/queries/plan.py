@@ -206,19 +206,9 @@ def _literal_prefix(value: str) -> str:
 
 
 def _on_dimensions(node: Node) -> bool:
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, (And, Or)):
-            stack.extend(n.items)
-        elif isinstance(n, Not):
-            stack.append(n.item)
-        elif isinstance(n, (Text, Wildcard, Regex, Exists)):
-            if n.field not in DIMENSIONS:
-                return False
-        elif not isinstance(n, All):
-            return False
-    return True
+    """Every leaf of `node` is a host/app/level condition `_test` evaluates (or matches all)."""
+    return all(isinstance(n, All) or (isinstance(n, (Text, Wildcard, Regex, Exists)) and n.field in DIMENSIONS)
+               for n in _leaves(node))
 
 
 def _test(node: Node, values: dict[str, str | None]) -> bool:
