@@ -1,5 +1,6 @@
 # opslog: `make run` for a first look, `make test` for the whole suite.
-# Set-up is idempotent: system packages only when missing, the venv only when setup.cfg changed.
+# Set-up is idempotent: system packages only when missing, the venv only when setup.cfg, setup.py or
+# the C they build changed.
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -25,11 +26,16 @@ system-deps:
 		version=$$(dpkg-query -W -f='$${Version}' libsystemd-shared 2>/dev/null || true); \
 		$(SUDO) apt-get update -q && $(APT) systemd-journal-remote$${version:+=$$version}; fi
 
+	@# setup.py compiles shipper._logfmt (the C split of logfmt lines): a C compiler and Python's headers.
+	@if ! command -v cc >/dev/null || ! $(PYTHON) -c "import os, sys, sysconfig; \
+			sys.exit(not os.path.exists(os.path.join(sysconfig.get_path('include'), 'Python.h')))"; then \
+		echo "installing a C compiler and Python's headers"; $(SUDO) apt-get update -q && $(APT) gcc libc6-dev python3-dev; fi
+
 browser-deps:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
 		echo "installing chromium for the browser tests"; $(SUDO) apt-get update -q && $(APT) chromium chromium-driver; fi
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml setup.py shipper/_logfmt.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
@@ -52,4 +58,4 @@ lint: setup
 	$(VENV)/bin/lint-imports --no-cache  # contracts in .importlinter: which package may import which
 
 clean:
-	rm -rf $(VENV) var test-output bench/work .pytest_cache
+	rm -rf $(VENV) var test-output bench/work .pytest_cache build shipper/_logfmt.*.so

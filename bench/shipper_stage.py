@@ -3,9 +3,10 @@
 `plain` and `nginx_combined` read the nginx file syslog-ng reads (`plain` is
 the like-for-like of syslog-ng's `raw`, `nginx_combined` of its `parsed`);
 `json` reads the JSON application log; `cri` a container's log as containerd
-writes it, `logfmt` the JSON log's events in logfmt. Each run is one `opslog ship` process
-with fresh state (so it starts at the beginning of the file) and its default
-batching, into opslog's own topology (quorum queue) on the private node.
+writes it, `logfmt` the JSON log's events in logfmt (`native`: split by shipper._logfmt, not by the
+Python reference alone). Each run is one `opslog ship` process with fresh state (so it starts at the
+beginning of the file) and its default batching, into opslog's own topology (quorum queue) on the
+private node; the formats take turns, run after run.
 
 Timed from the process's start, imports included, until it has every record
 confirmed by the broker: the shipper's `opslog_shipper_records_published`
@@ -27,6 +28,7 @@ from bench.procs import OpslogProcess, metric, write_config
 from bench.queues import Broker
 from bench.records import BENCH_HOST
 from common.localservices import free_port
+from shipper import logfmt
 
 # format of the input -> generated file it reads
 FORMATS = {"plain": "nginx_combined", "nginx_combined": "nginx_combined", "json": "json", "cri": "cri",
@@ -85,13 +87,13 @@ def one_run(ctx: Context, fmt: str, run_dir: Path, inputs: list[dict] | None = N
 def run(ctx: Context) -> dict:
     base = ctx.work / "shipper"
     shutil.rmtree(base, ignore_errors=True)
-    figures = {}
-    for fmt in FORMATS:
-        runs = []
-        for i in range(ctx.runs):
+    runs: dict[str, list[dict[str, float]]] = {fmt: [] for fmt in FORMATS}
+    for i in range(ctx.runs):  # formats in turn, so a ratio between two is not one of the machine's moods
+        for fmt in FORMATS:
             run_dir = base / f"{fmt}-{i}"
             run_dir.mkdir(parents=True)
-            runs.append(one_run(ctx, fmt, run_dir))
-        figures[fmt] = summarize(runs, digits=2)
+            runs[fmt].append(one_run(ctx, fmt, run_dir))
     shutil.rmtree(base, ignore_errors=True)
+    figures = {fmt: summarize(fmt_runs, digits=2) for fmt, fmt_runs in runs.items()}
+    figures["logfmt"]["native"] = logfmt.NATIVE  # the C split (setup.py) or the Python reference alone
     return figures
