@@ -6,16 +6,36 @@ A record covers `[offset, offset + len)` of its file, `len` being the bytes of t
 line ending (a line cut at `max_line_bytes` covers only the bytes it kept: the rest is a gap,
 whose cause is that cut). Consecutive lines touch (`end == next start`), so a complete file is
 one range.
+
+A journal input's records (`file` starting with JOURNAL) count in sequence numbers: `offset` is
+the entry's seqnum and `len` how many seqnums it closes, from the one after the entry the input
+read before it through its own, `(offset - len, offset]`. Entries the input's filters pass over
+are covered by the next one that matched, so a complete journal input is one range too, and a
+gap is entries read and not stored, or never read (vacuumed: `skipped` in its heartbeats).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 Range = list[int]  # [start, end) or, in `coverage` documents, [start, end, newest received, oldest received]
 
 TRUNCATED_PREFIX = "line longer than max_line_bytes"  # shipper.records.truncated_error
 MAX_RANGES = 4096  # per file document; see `cap`
+JOURNAL = "journal:"  # how a journal input's identity starts (a file's is 16 hex digits)
+
+
+def journal_identity(seqnum_id: str, input_key: str) -> str:
+    """The coverage identity of one journal (its seqnum id) as one journald input reads it:
+    two inputs with other filters cover the same journal differently."""
+    return f"{JOURNAL}{seqnum_id[:32]}:{hashlib.blake2b(input_key.encode(), digest_size=4).hexdigest()}"
+
+
+def record_start(journal: bool, offset: int, length: int) -> int:
+    """Where a record's range starts: a file line's at its offset, a journal entry's `len - 1`
+    seqnums before its own (see the module docstring). The range ends `length` later."""
+    return offset + 1 - length if journal else offset
 
 
 def merge(ranges: Iterable[Range]) -> list[Range]:
@@ -106,6 +126,13 @@ def interior_gaps(ranges: list[Range], cuts: Iterable[int], cause: str = "missin
     record before it was cut there, else `cause`."""
     cut = set(cuts)
     return [[s, e, "max_line_bytes" if s in cut else cause] for s, e in gaps(ranges)]
+
+
+def vacuumed(gaps_: list[list], skipped: Iterable[Iterable[int]]) -> list[list]:
+    """`gaps_` with the cause `vacuumed` where they meet a span its journal input skipped because
+    the journal no longer held it (the heartbeat's `skipped`)."""
+    spans = [list(span) for span in skipped]
+    return [[s, e, "vacuumed" if any(a < e and s < b for a, b in spans) else cause] for s, e, cause in gaps_]
 
 
 def tail(stored_end: int, hb: dict | None, now: float, stale_after: float) -> dict:

@@ -30,8 +30,9 @@ def epoch(when: Any) -> float | None:
 
 
 def walk(logs: Any, host: str, file: str) -> tuple[list[list[int]], int]:
-    """The stored ranges of one file from its records, and how many records there are."""
+    """The stored ranges of one file (or journal input) from its records, and how many records there are."""
     count = 0
+    journal = file.startswith(coverage.JOURNAL)
 
     def pairs() -> Iterable[tuple[int, int]]:
         nonlocal count
@@ -39,9 +40,11 @@ def walk(logs: Any, host: str, file: str) -> tuple[list[list[int]], int]:
                            sort=[("offset", 1)], batch_size=WALK_BATCH)
         for doc in cursor:
             count += 1
-            yield doc["offset"], doc.get("len") or 0
+            length = doc.get("len") or 0
+            yield coverage.record_start(journal, doc["offset"], length), length
 
-    return coverage.from_records(pairs()), count
+    ranges = coverage.from_records(pairs())
+    return (coverage.merge(ranges) if journal else ranges), count
 
 
 def file_report(host: str, file: str, cov: dict[str, Any] | None, hb: dict[str, Any] | None, now: float,
@@ -68,6 +71,8 @@ def file_report(host: str, file: str, cov: dict[str, Any] | None, hb: dict[str, 
     tail = coverage.tail(stored_end, beat, now, stale_after)
     if tail["tail_gap"]:
         gaps.append(tail["tail_gap"])
+    if hb and hb.get("skipped"):
+        gaps = coverage.vacuumed(gaps, hb["skipped"])
     names = [*(hb or {}).get("names", []), *sorted(cov.get("names") or [])]
     source = (hb or {}).get("source") or (names[0] if names else None)
     names = list(dict.fromkeys([source, *reversed(names)])) if source else []
@@ -157,7 +162,8 @@ def summary_line(report: dict[str, Any]) -> str:
              f"stored {report['first_offset']}..{report['stored_end']}" if report["first_offset"] is not None
              else "nothing stored"]
     if report["size"] is not None:
-        parts.append(f"size {report['size']}, lag {report['lag_bytes']} bytes")
+        unit = "entries" if report["file"].startswith(coverage.JOURNAL) else "bytes"
+        parts.append(f"size {report['size']}, lag {report['lag_bytes']} {unit}")
     if report["expired_through"]:
         parts.append(f"expired by retention through {report['expired_through']}")
     if gaps:

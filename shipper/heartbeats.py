@@ -44,8 +44,9 @@ class Heartbeats:
         self._ended.append(entry)
         del self._ended[:-MAX_ENDED]
 
-    def body(self, files: Files) -> bytes | None:
-        """The heartbeat message now (None: no file to speak of); the next one is due an interval later."""
+    def body(self, files: Files, journals: list[dict[str, Any]]) -> bytes | None:
+        """The heartbeat message now (None: no file or journal to speak of); the next one is due an
+        interval later. `journals`: the journal inputs' entries (shipper.journals)."""
         self._next = time.monotonic() + self.interval
         entries = []
         tracked = set()
@@ -65,8 +66,9 @@ class Heartbeats:
                 continue
             entries.append(_idle(key, reg))
         entries += self._ended
+        entries += journals
         if not entries:
-            return None  # journal inputs only, or no file yet: a heartbeat would say nothing
+            return None  # nothing read yet: a heartbeat would say nothing
         return heartbeats.encode(self.host, time.time(), self.interval, entries)
 
     def sent(self) -> None:

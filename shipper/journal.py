@@ -57,6 +57,7 @@ from typing import IO
 import orjson
 
 from common.config import InputConfig
+from common.coverage import journal_identity
 from shipper.journal_entry import Cursor, Entry, entry_maker
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ BACKOFF_INITIAL, BACKOFF_MAX = 0.5, 30.0
 HEALTHY_AFTER = 10.0          # a journalctl that ran this long restarts without waiting
 PIPE_BUFFER = 1 << 20
 STDERR_LINES = 20             # journalctl's messages logged per process, at most
+MAX_SKIPPED = 16              # vacuumed spans remembered for the heartbeats
 
 
 def line_limit(input_config: InputConfig) -> int:
@@ -99,7 +101,10 @@ class JournalReader:
                  on_skipped: Callable[[int], None], on_oversized: Callable[[], None]):
         self.name = name
         self.input_config = input_config
-        self.make = entry_maker(host, input_config)
+        self.previous: dict[str, int] = {}  # per seqnum id, the seqnum read last (journal_entry.entry_maker)
+        self.make = entry_maker(host, input_config, name, self.previous)
+        self.read_through: Entry | None = None  # the last entry read (heartbeats: how far the input is)
+        self.skipped: deque[tuple[str, int, int]] = deque(maxlen=MAX_SKIPPED)  # (identity, start, end) vacuumed
         self.limit = line_limit(input_config)
         self.on_skipped, self.on_oversized = on_skipped, on_oversized
         self.anchor: str | None = None  # start_at: end: the journal's last entry when first started
@@ -132,6 +137,11 @@ class JournalReader:
             self._buffered_bytes -= sum(e.size for e in taken)
             self._cond.notify_all()
         return taken
+
+    def progress(self) -> tuple[Entry | None, list[tuple[str, int, int]]]:
+        """The last entry read, and the spans skipped because the journal no longer held them."""
+        with self._cond:
+            return self.read_through, list(self.skipped)
 
     def rewind(self, cursor: str | None) -> None:
         """Read again after `cursor` (what the broker confirmed): drop the rest, restart."""
@@ -200,6 +210,7 @@ class JournalReader:
         # --no-tail always: with --follow journalctl otherwise prints only 10 entries after the cursor
         # before it waits, and the rest of a burst written meanwhile only once the journal changes again
         where = [f"--cursor={expect}"] if expect is not None else []
+        self._continue_after(expect)
         proc = self._spawn([*base, "--follow", "--no-tail", *where], follow=True)
         try:
             assert proc.stdout is not None
@@ -242,7 +253,16 @@ class JournalReader:
             self._buffer.extend(entries)
             self._buffered_bytes += sum(e.size for e in entries)
             self._position = entries[-1].cursor
+            self.read_through = entries[-1]
         return True
+
+    def _continue_after(self, cursor: str | None) -> None:
+        """Coverage goes on from `cursor` (where this journalctl starts): the first entry read
+        closes the seqnums after it; with no cursor, it closes only its own."""
+        self.previous.clear()
+        at = Cursor.parse(cursor) if cursor is not None else None
+        if at is not None:
+            self.previous[at.seqnum_id] = at.seqnum
 
     def _chunks(self, stream: IO[bytes]) -> Iterator[list[bytes]]:
         """The complete lines of each read from journalctl (reads, not lines, cost the calls);
@@ -296,6 +316,8 @@ class JournalReader:
                         self.name, gone.seqnum, now.seqnum, skipped)
             if skipped:
                 self.on_skipped(skipped)
+                self.skipped.append((journal_identity(now.seqnum_id, self.name), gone.seqnum + 1, now.seqnum))
+            self.previous[now.seqnum_id] = now.seqnum - 1  # the skipped span stays a gap: vacuumed
             return True
         log.warning("journal input %s: the confirmed position %s belongs to a journal that is gone; "
                     "reading the journal from its oldest entry (the entries skipped cannot be counted)",

@@ -16,7 +16,11 @@ The mapping (issue 17):
   (`_PID`, `_UID`, `_GID`) as numbers. Each value is cut at FIELD_VALUE_MAX characters and the
   whole goes through common.fields' bounds, as parsed fields of a file line do;
 - `offset`: the entry's sequence number (seqnum), the journal's position as a byte offset is a
-  file's: context and coverage order a journal's records by it.
+  file's: context and coverage order a journal's records by it;
+- `file` (coverage's identity, common.coverage.journal_identity: the journal's seqnum id and the
+  input) and `len`: how many seqnums the entry closes, from the one after the entry the input
+  read before it (`previous`, which the reader sets where it starts) through its own, so the
+  entries its filters pass over are covered and a complete input is one range.
 
 The record id hashes (host, seqnum id, seqnum, and the cursor's boot id, monotonic and
 realtime timestamps and `x`, journald's hash of the entry's data). All of these are stored in
@@ -32,6 +36,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from common.config import InputConfig
+from common.coverage import journal_identity
 from common.fields import MAX_BYTES, MAX_KEYS, Unencodable, bound_fields
 from common.record import MAX_NAME_CHARS, IdHasher, row
 from shipper.records import RECORD_OVERHEAD, Row, truncated_error
@@ -78,6 +83,8 @@ class Entry(NamedTuple):
     source: str
     row: Row
     size: int  # what it adds to a batch, as shipper.records counts a line
+    file: str  # coverage's identity of the journal as this input reads it
+    span: int  # seqnums it closes: (seqnum - span, seqnum]
 
 
 def text(value: Any) -> str:
@@ -160,10 +167,12 @@ def _name(value: str) -> str:
     return value[:MAX_NAME_CHARS]
 
 
-def entry_maker(host: str, input_config: InputConfig) -> Callable[[dict[str, Any]], Entry | None]:
-    """The function turning one decoded journalctl JSON object into an Entry (None: no cursor)."""
+def entry_maker(host: str, input_config: InputConfig, input_key: str,
+                previous: dict[str, int]) -> Callable[[dict[str, Any]], Entry | None]:
+    """The function turning one decoded journalctl JSON object into an Entry (None: no cursor).
+    `previous`: per seqnum id, the seqnum this input read last; the reader sets it where it starts."""
     app_override, max_bytes = input_config.app, input_config.max_line_bytes
-    hashers: dict[str, IdHasher] = {}
+    journals: dict[str, tuple[IdHasher, str]] = {}  # seqnum id -> its ids' hasher, its coverage identity
     kinds: dict[str, int] = {}
 
     def make(data: dict[str, Any]) -> Entry | None:
@@ -171,9 +180,13 @@ def entry_maker(host: str, input_config: InputConfig) -> Callable[[dict[str, Any
         cursor = Cursor.parse(cursor_text) if type(cursor_text) is str else None
         if cursor is None:
             return None
-        hasher = hashers.get(cursor.seqnum_id)
-        if hasher is None:
-            hasher = hashers[cursor.seqnum_id] = IdHasher(host, f"journal:{cursor.seqnum_id}")
+        journal = journals.get(cursor.seqnum_id)
+        if journal is None:
+            journal = journals[cursor.seqnum_id] = (IdHasher(host, f"journal:{cursor.seqnum_id}"),
+                                                    journal_identity(cursor.seqnum_id, input_key))
+        hasher, identity = journal
+        last = previous.get(cursor.seqnum_id)
+        previous[cursor.seqnum_id] = cursor.seqnum
         try:
             ts: float | None = int(data["__REALTIME_TIMESTAMP"]) / 1e6
         except (KeyError, ValueError, TypeError):
@@ -188,6 +201,7 @@ def entry_maker(host: str, input_config: InputConfig) -> Callable[[dict[str, Any
         record = row(hasher(cursor.seqnum, cursor.rest.encode()), cursor.seqnum, ts, message,
                      _level(data["PRIORITY"]) if "PRIORITY" in data else None, fields, error)
         return Entry(cursor_text, cursor.seqnum, app, _name(f"journal:{unit}") if unit else "journal", record,
-                     len(message) + RECORD_OVERHEAD)
+                     len(message) + RECORD_OVERHEAD, identity,
+                     cursor.seqnum - last if last is not None and cursor.seqnum > last else 1)
 
     return make

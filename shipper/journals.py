@@ -19,10 +19,12 @@ Changing an input's filters keeps its position.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from common.config import InputConfig, ShipperConfig
+from common.coverage import journal_identity
 from shipper.journal import JournalReader
-from shipper.journal_entry import Entry
+from shipper.journal_entry import Cursor, Entry
 from shipper.metrics import ShipperMetrics
 from shipper.registry import Registry
 
@@ -92,6 +94,28 @@ class Journals:
         if journal in self.inputs:
             journal.confirmed = cursor
             self.registry.confirm_journal(journal.key, cursor, seqnum)
+
+    def heartbeat_entries(self) -> list[dict[str, Any]]:
+        """Each input's heartbeat entry (common.record.heartbeats), in seqnums: how far it read,
+        what the broker confirmed, what it skipped. None yet for an input that read nothing and
+        has no cursor."""
+        out = []
+        for journal in self.inputs:
+            last, skipped = journal.reader.progress()
+            confirmed = Cursor.parse(journal.confirmed) if journal.confirmed else None
+            held = journal_identity(confirmed.seqnum_id, journal.key) if confirmed is not None else None
+            if last is not None:
+                identity, size = last.file, last.seqnum + 1
+            elif confirmed is not None and held is not None:
+                identity, size = held, confirmed.seqnum + 1
+            else:
+                continue
+            done = confirmed.seqnum + 1 if confirmed is not None and held == identity else 0
+            out.append({"file": identity, "source": journal.key, "names": [journal.key], "size": size,
+                        "confirmed": min(done, size), "inode": None, "fingerprint": None, "mtime": None,
+                        "state": "reading",
+                        "skipped": [[start, end] for file, start, end in skipped if file == identity]})
+        return out
 
     def rewind(self) -> None:
         """Forget what was read and not confirmed: each journal is read again after its cursor."""

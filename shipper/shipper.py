@@ -296,19 +296,21 @@ class Shipper:
 
     def _add_entries(self, journal: JournalInput, entries: list[Entry]) -> bool:
         """Journal entries into the batch, as `_add_records` does with a file's lines: one group
-        per run of entries with the same app and source."""
+        per run of entries with the same app, source and journal, with the seqnums each closes."""
         host, now = self.shipper_config.host, time.time()
         max_records, max_bytes = self.shipper_config.batch_max_records, self.shipper_config.batch_max_bytes
         if not self.batch:
             self.batch_started = time.monotonic()
         rows: list[tuple[object, ...]] = []
-        group: tuple[str, str] | None = None
+        spans: list[int] = []
+        group: tuple[str, str, str] | None = None
         size, count, parse_errors = self.batch_bytes, len(self.batch), 0
         for entry in entries:
-            if (entry.app, entry.source) != group:
-                group = (entry.app, entry.source)
-                rows = self.batch.group(host, entry.app, entry.source, now)
+            if (entry.app, entry.source, entry.file) != group:
+                group = (entry.app, entry.source, entry.file)
+                rows, spans = self.batch.file_group(host, entry.app, entry.source, now, entry.file)
             rows.append(entry.row)
+            spans.append(entry.span)
             if entry.row[PARSE_ERROR]:
                 parse_errors += 1
             size += entry.size
@@ -352,7 +354,7 @@ class Shipper:
 
     def _send_heartbeat(self) -> None:
         """Hand the files' heartbeat to the sender, unless its pipeline is full (then next turn)."""
-        body = self.heartbeats.body(self.files)
+        body = self.heartbeats.body(self.files, self.journals.heartbeat_entries())
         if body is None:
             return
         batch = Batch(body, 0, {KIND_HEADER: KIND, "x-opslog-host": self.shipper_config.host}, {})

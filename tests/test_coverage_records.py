@@ -71,3 +71,36 @@ def test_a_heartbeat_is_read_back_per_file_and_a_broken_one_is_refused():
     assert (doc["_id"], doc["size"], doc["confirmed"], doc["names"]) == ("web-01\0f1", 100, 90, ["/a.log.1", "/a.log"])
     with pytest.raises(PoisonMessage):
         heartbeats.to_documents(b'{"v": 1, "records": []}')
+
+
+JOURNAL = coverage.journal_identity("0e062bd169124f9cb4cdb00db5109f71", "journal:system")
+
+
+def journal_body(seqnums_spans: list[tuple[int, int]]) -> bytes:
+    builder = BatchBuilder()
+    rows, spans = builder.file_group("web-01", "sshd", "journal:ssh.service", 1795660000.0, JOURNAL)
+    for seqnum, span in seqnums_spans:
+        rows.append(row(f"id-{seqnum}", seqnum, None, f"entry {seqnum}", None, None, None))
+        spans.append(span)
+    return builder.encode()
+
+
+def test_a_journal_input_covers_seqnums_and_what_its_filters_passed_over_is_no_gap():
+    # seqnums 5..7 were read (5 closes 3..5 after a cursor at 2), 9 and 20 after entries of other units
+    docs, _ = decode_documents(journal_body([(5, 3), (6, 1), (7, 1), (9, 2), (20, 11)]))
+    [acc] = batch_coverage(docs).values()
+    assert [r[:2] for r in acc.closed()] == [[3, 21]], "one range: seqnums 3..20"
+    missing = [d for d in docs if d["offset"] != 9]  # a stored record deleted since, or never stored
+    [acc] = batch_coverage(missing).values()
+    assert [r[:2] for r in acc.closed()] == [[3, 8], [10, 21]], "the gap is the seqnums entry 9 closed"
+
+
+def test_a_gap_the_journal_no_longer_held_is_vacuumed_and_others_keep_their_cause():
+    gaps = [[11, 16, "missing"], [30, 31, "deleted"]]
+    assert coverage.vacuumed(gaps, [[11, 16]]) == [[11, 16, "vacuumed"], [30, 31, "deleted"]]
+    raw = heartbeats.encode("web-01", 1795660000.0, 5.0, [
+        {"file": JOURNAL, "source": "journal:system", "names": ["journal:system"], "size": 21, "confirmed": 21,
+         "inode": None, "fingerprint": None, "mtime": None, "state": "reading",
+         "skipped": [[11, 16], "bad", [1, 2, 3]]}])
+    [doc] = heartbeats.to_documents(raw)
+    assert doc["skipped"] == [[11, 16]] and doc["inode"] is None and doc["size"] == 21

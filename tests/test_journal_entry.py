@@ -12,9 +12,11 @@ CURSOR = ("s=0e062bd169124f9cb4cdb00db5109f71;i=2aa65;b=0123456789abcdef01234567
           "t=66178dbea7733;x=99183f9ba91edb49")
 
 
-def make(app: str | None = None, max_line_bytes: str = "1MiB"):
+def make(app: str | None = None, max_line_bytes: str = "1MiB", key: str = "journal:system",
+         previous: dict[str, int] | None = None):
     spec = {"type": "journald", "max_line_bytes": max_line_bytes, **({"app": app} if app else {})}
-    return entry_maker("web-01", parse_config({"shipper": {"inputs": [spec]}}).shipper.inputs[0])
+    return entry_maker("web-01", parse_config({"shipper": {"inputs": [spec]}}).shipper.inputs[0], key,
+                       {} if previous is None else previous)
 
 
 def entry(**fields):
@@ -78,7 +80,7 @@ def test_the_same_entry_read_twice_gets_the_same_id_and_another_entry_another():
                   CURSOR.replace("x=9918", "x=9919")):
         assert make()({**entry(MESSAGE="m"), "__CURSOR": other}).row[0] != one.row[0]
     other_host = entry_maker("web-02", parse_config({"shipper": {"inputs": [{"type": "journald"}]}})
-                             .shipper.inputs[0])
+                             .shipper.inputs[0], "journal:system", {})
     assert other_host(entry(MESSAGE="m")).row[0] != one.row[0]
 
 
@@ -86,3 +88,26 @@ def test_an_entry_without_a_cursor_makes_no_record_and_odd_cursors_are_read():
     assert make()({"MESSAGE": "m"}) is None
     assert Cursor.parse("i=10;s=abc") == Cursor("abc", 16, "b=;m=;t=;x=")
     assert Cursor.parse("s=abc;i=zz;b=;m=;t=;x=") is None
+
+
+def at(seqnum: int, seqnum_id: str = "0e062bd169124f9cb4cdb00db5109f71"):
+    return {**entry(MESSAGE=f"m{seqnum}"), "__CURSOR": CURSOR.replace("i=2aa65", f"i={seqnum:x}").replace(
+        "s=0e062bd169124f9cb4cdb00db5109f71", f"s={seqnum_id}")}
+
+
+def test_each_entry_closes_the_seqnums_since_the_one_its_input_read_before_it():
+    previous = {"0e062bd169124f9cb4cdb00db5109f71": 10}  # where the reader started: after seqnum 10
+    maker = make(previous=previous)
+    spans = [(e.seqnum, e.span) for e in map(maker, [at(11), at(15), at(16), at(40)])]
+    assert spans == [(11, 1), (15, 4), (16, 1), (40, 24)], "entries its filters passed over are covered"
+    assert previous == {"0e062bd169124f9cb4cdb00db5109f71": 40}
+    other_journal = maker(at(7, "1f062bd169124f9cb4cdb00db5109f71"))
+    assert other_journal.span == 1 and other_journal.file != maker(at(41)).file, "another seqnum id: its own history"
+    assert make()(at(500)).span == 1, "nothing read before: the entry closes its own seqnum only"
+
+
+def test_the_coverage_identity_is_the_journal_as_one_input_reads_it():
+    one = make(key="journal:system")(at(1)).file
+    assert one.startswith("journal:0e062bd169124f9cb4cdb00db5109f71:") and len(one) <= 64
+    assert make(key="journal:system")(at(2)).file == one
+    assert make(key="journal:system#1")(at(1)).file != one, "another input with other filters"

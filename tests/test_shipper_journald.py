@@ -18,6 +18,7 @@ from common.localservices import free_port
 from tests.helpers import run_opslog, stop, wait_until
 from tests.journal_support import JournalFeeder
 from tests.shipper_support import QueueReader, append, kill9, metric, numbered, running_shipper, shipper_config
+from tests.test_coverage_pipeline import client_for, files_of
 
 MIB = 1 << 20
 
@@ -56,7 +57,7 @@ def test_journal_entries_written_while_the_shipper_is_killed_are_stored_exactly_
     journal = tmp_path / "journal"
     feeder = JournalFeeder(journal)
     config = shipper_config(write_config, tmp_path, [{"type": "journald", "directory": str(journal)}],
-                            batch_max_records=200)
+                            batch_max_records=200, heartbeat_interval="0.5s")
     written: list[dict[str, str | bytes]] = []
     halt = threading.Event()
 
@@ -80,6 +81,8 @@ def test_journal_entries_written_while_the_shipper_is_killed_are_stored_exactly_
         assert len(written) == 6000
         wait_until(lambda: mongo_db.logs.count_documents({}) >= 6000, timeout=120, message="6000 entries stored")
         time.sleep(1.0)  # anything sent twice would have arrived by now
+        web = client_for(config, mongo_db)
+        wait_until(lambda: journal_report(web, confirmed=6001), timeout=30, message="a heartbeat after the last entry")
     finally:
         halt.set()
         feeder.close()
@@ -91,6 +94,65 @@ def test_journal_entries_written_while_the_shipper_is_killed_are_stored_exactly_
     assert sorted(d["message"] for d in docs) == sorted(str(e["MESSAGE"]) for e in written)
     assert sorted(d["offset"] for d in docs) == list(range(1, 6001)), "offset is the entry's seqnum"
     assert registry_cursor(tmp_path, f"journal:{journal}") is not None, "the confirmed cursor is saved"
+
+    # coverage, in seqnums: the whole journal stored once, as one range, through the kill
+    report = journal_report(web)
+    assert report["file"].startswith("journal:") and report["source"] == f"journal:{journal}"
+    assert (report["first_offset"], report["stored_through"], report["gaps"]) == (1, 6001, [])
+    assert (report["size"], report["confirmed"], report["lag_bytes"]) == (6001, 6001, 0)
+    mongo_db.logs.delete_many({"offset": {"$in": [100, 101, 2000]}})
+    verified = journal_report(web, verify=True)
+    assert verified["gaps"] == [[100, 102], [2000, 2001]] and verified["gap_causes"] == ["deleted", "deleted"]
+    assert verified["records"] == 5997
+
+
+def journal_report(web, verify: bool = False, confirmed: int | None = None) -> dict | None:
+    """The host's one journal input as `GET /api/hosts/<host>/files` (or `/verify`) reports it;
+    with `confirmed`, None until its heartbeat says the broker confirmed that far and all of it
+    is stored (no lag)."""
+    files = [f for f in files_of(web, verify=verify) if f["file"].startswith("journal:")]
+    assert len(files) <= 1, files
+    if confirmed is not None:
+        return files[0] if files and files[0]["confirmed"] == confirmed and files[0]["lag_bytes"] == 0 else None
+    assert files, "no coverage for the journal input"
+    return files[0]
+
+
+def test_journal_coverage_counts_what_the_filters_passed_over_and_names_a_vacuumed_span(
+        tmp_path, write_config, mongo_db):
+    journal = tmp_path / "journal"
+    feeder = JournalFeeder(journal)
+    feeder.write([entries("mixed", i, 1, _SYSTEMD_UNIT="a.service" if i % 2 == 0 else "b.service")[0]
+                  for i in range(10)])  # seqnums 1..10: a.service at the odd ones, b.service at the even
+    config = shipper_config(write_config, tmp_path,
+                            [{"type": "journald", "directory": str(journal), "units": ["a.service"]}],
+                            heartbeat_interval="0.5s")
+    web = client_for(config, mongo_db)
+    consumer = run_opslog("consume", config=config)
+    try:
+        with running_shipper(config):
+            report = wait_until(lambda: journal_report(web, confirmed=10), timeout=60,
+                                message="a.service's 5 entries stored and confirmed")
+        assert mongo_db.logs.count_documents({}) == 5
+        assert (report["first_offset"], report["stored_through"], report["gaps"]) == (1, 10, []), \
+            "b.service's entries between a.service's are covered: one range, no gap"
+
+        feeder.write(entries("vacuumed", 0, 4, _SYSTEMD_UNIT="a.service"))  # 11..14, never read
+        feeder.rotate("rotation")  # 15, the last entry of the file about to be vacuumed
+        feeder.write(entries("after", 0, 5, _SYSTEMD_UNIT="a.service"))  # 16..20
+        feeder.wait_stored()
+        run_quiet(["journalctl", f"--directory={journal}", "--vacuum-files=1"])
+        with running_shipper(config):
+            report = wait_until(lambda: journal_report(web, confirmed=21), timeout=60,
+                                message="the entries after the vacuum stored and confirmed")
+    finally:
+        feeder.close()
+        assert stop(consumer) == 0, consumer.output()
+    assert mongo_db.logs.count_documents({}) == 10
+    assert report["gaps"] == [[10, 16]] and report["gap_causes"] == ["vacuumed"], report
+    assert (report["first_offset"], report["stored_end"]) == (1, 21)
+    verified = journal_report(web, verify=True)
+    assert verified["gaps"] == [[10, 16]] and verified["gap_causes"] == ["vacuumed"]
 
 
 def test_a_journal_entry_becomes_a_record_with_its_time_level_app_unit_and_trusted_fields(

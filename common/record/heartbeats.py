@@ -11,6 +11,12 @@ one of STATES: `reading` (open), `idle` (released until it grows, or rotated awa
 to its end), `truncated` (this content is gone: what was not read of it is lost),
 `deleted`. The consumer keeps the newest per (host, file) in `heartbeats` (`to_documents`).
 
+A journald input is one entry too, counted in seqnums (common.coverage): `file` its journal
+identity, `source` and `names` the input's key (`journal:system`), `size` one past the last
+seqnum it read, `confirmed` one past the last the broker confirmed, no inode, fingerprint or
+mtime, and `skipped`: the last MAX_SKIPPED `[start, end)` spans of seqnums the journal no
+longer held when the input came to them (vacuumed), so a gap there is told apart.
+
 An older consumer cannot read this kind: it dead-letters each heartbeat as "not an opslog batch"
 (the records are unaffected). Upgrade the consumers first, or set `shipper.heartbeat_interval: 0`
 until then.
@@ -33,6 +39,7 @@ STATES = ("reading", "idle", "truncated", "deleted")
 MAX_FILES = 10_000
 MAX_NAMES = 8
 MAX_PATH_CHARS = 4096
+MAX_SKIPPED = 16
 
 
 def encode(host: str, at: float, interval: float, files: list[dict[str, Any]]) -> bytes:
@@ -92,6 +99,7 @@ def _file_document(host: str, at: datetime, item: Any) -> dict[str, Any] | None:
     if source not in names:
         names.append(source)
     mtime = item.get("mtime")
+    skipped = item.get("skipped")
     doc: dict[str, Any] = {
         "_id": heartbeat_id(host, file), "host": host, "file": file, "source": source, "names": names,
         "size": size, "confirmed": confirmed, "state": state, "at": at,
@@ -99,6 +107,9 @@ def _file_document(host: str, at: datetime, item: Any) -> dict[str, Any] | None:
         "fingerprint": item.get("fingerprint") if type(item.get("fingerprint")) is str else None,
         "mtime": _mtime(mtime),
     }
+    if type(skipped) is list:  # a journal input: spans the journal no longer held when it was read
+        doc["skipped"] = [span for span in skipped[-MAX_SKIPPED:] if type(span) is list and len(span) == 2
+                          and all(type(n) is int for n in span)]
     return doc
 
 

@@ -1,7 +1,8 @@
 """The `coverage` collection: per (host, file identity) the byte ranges of the file that are stored.
 
-One document per file: `{_id: "<host>\\0<file>", host, file, names: [paths its records came
-under], ranges: [[start, end, newest and oldest received epoch s], ...] (sorted, disjoint, merged), cuts: [ends of
+One document per file (or journal input: seqnums, not bytes; common.coverage): `{_id:
+"<host>\\0<file>", host, file, names: [paths, or journal sources, its records came under], ranges:
+[[start, end, newest and oldest received epoch s], ...] (sorted, disjoint, merged), cuts: [ends of
 records cut at max_line_bytes], last_record_at, v}`. Each batch's records are merged into ranges in
 memory (one pass, `batch_coverage`), then each file gets one update.
 
@@ -28,6 +29,7 @@ from common.record.heartbeats import heartbeat_id
 ROUNDS = 5
 MAX_CUTS = 256
 MAX_NAME_CHARS = 4096
+MAX_NAMES = 100  # names per file: a file has a few; a journal input one per unit, which can be many
 
 
 class FileBatch:
@@ -55,13 +57,18 @@ def batch_coverage(docs: list[dict[str, Any]]) -> dict[str, FileBatch]:
     acc: FileBatch | None = None
     last_key: tuple[str, str] | None = None
     last_source = None
+    journal = False
     for doc in docs:
         file = doc.get("file")
         if file is None:
             continue
-        offset = doc["offset"]
-        end = offset + doc["len"]
+        offset, length = doc["offset"], doc["len"]
         key = (doc["host"], file)
+        if key != last_key:
+            journal = file.startswith(coverage.JOURNAL)
+        if journal:
+            offset = coverage.record_start(True, offset, length)
+        end = offset + length
         if key != last_key:
             acc = files.get(key)
             if acc is None:
@@ -85,8 +92,8 @@ def batch_coverage(docs: list[dict[str, Any]]) -> dict[str, FileBatch]:
                 acc.last = received
             elif received < acc.first:
                 acc.first = received
-        if "parse_error" in doc and doc["parse_error"].startswith(coverage.TRUNCATED_PREFIX):
-            acc.cuts.append(end)
+        if "parse_error" in doc and not journal and doc["parse_error"].startswith(coverage.TRUNCATED_PREFIX):
+            acc.cuts.append(end)  # the rest of the line is a gap (a cut journal entry covers its seqnum)
     return {heartbeat_id(host, file): acc for (host, file), acc in files.items()}
 
 
@@ -124,7 +131,7 @@ def _update(key: str, acc: FileBatch, doc: dict[str, Any] | None) -> dict[str, A
     """The guarded update merging `acc` into `doc` (None: a new file), or None if `doc` holds it all."""
     adds = acc.closed()
     epoch = _epoch(acc.last)
-    names = sorted(n for n in acc.names if len(n) <= MAX_NAME_CHARS)
+    names = sorted(n for n in acc.names if len(n) <= MAX_NAME_CHARS)[:MAX_NAMES]
     if doc is None:
         ranges, capped = coverage.cap(adds)
         new = {"host": acc.host, "file": acc.file, "names": names, "ranges": ranges, "cuts": acc.cuts[-MAX_CUTS:],
@@ -135,7 +142,8 @@ def _update(key: str, acc: FileBatch, doc: dict[str, Any] | None) -> dict[str, A
     old = doc.get("ranges") or []
     known_cuts = set(doc.get("cuts") or [])
     new_cuts = [c for c in acc.cuts if c not in known_cuts]
-    new_names = [n for n in names if n not in (doc.get("names") or [])]
+    known_names = doc.get("names") or []
+    new_names = [n for n in names if n not in known_names][:max(0, MAX_NAMES - len(known_names))]
     if coverage.contains(old, adds) and not new_cuts and not new_names:
         stale = all(r[2] >= epoch for r in old if len(r) > 2 and _overlaps(r, adds))
         if stale:

@@ -8,6 +8,9 @@
 
   const bytes = (n) => (n === null || n === undefined) ? "?" : n < 1024 ? `${n} B`
     : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
+  const entries = (n) => (n === null || n === undefined) ? "?" : `${n.toLocaleString()} entries`;
+  // A journald input's coverage counts seqnums (journal entries), a file's bytes.
+  const amountOf = (f) => f.file.startsWith("journal:") ? entries : bytes;
 
   function contextHref(root, id) {
     return root.dataset.context.replace("__id__", encodeURIComponent(id)) + "?before=10&after=10";
@@ -31,13 +34,14 @@
     if (f.gaps.length) head.appendChild(el("span", { class: "badge gap-badge" }, `${f.gaps.length} gap${f.gaps.length > 1 ? "s" : ""}`));
     row.appendChild(head);
 
+    const amount = amountOf(f);
     const total = Math.max(1, f.size || 0, f.stored_end || 0, ...f.gaps.map((g) => g[1]));
     const bar = el("div", { class: "bar", role: "img",
-      "aria-label": `stored ${bytes(f.stored_bytes)} of ${bytes(f.size)}` });
+      "aria-label": `stored ${amount(f.stored_bytes)} of ${amount(f.size)}` });
     if (f.expired_through) bar.appendChild(segment("expired", 0, f.expired_through, total, `removed by the retention up to ${f.expired_through}`));
     // stored: everything from the first stored byte to the last, gaps are drawn over it
     if (f.first_offset !== null) bar.appendChild(segment("stored", f.first_offset, f.stored_end, total, `stored ${f.first_offset}..${f.stored_end}`));
-    if (f.in_flight) bar.appendChild(segment("flight", f.in_flight[0], f.in_flight[1], total, `in flight: ${bytes(f.lag_bytes)} not stored yet`));
+    if (f.in_flight) bar.appendChild(segment("flight", f.in_flight[0], f.in_flight[1], total, `in flight: ${amount(f.lag_bytes)} not stored yet`));
     f.gaps.forEach((g, i) => {
       const seg = segment("gap", g[0], g[1], total, `gap [${g[0]}, ${g[1]}): ${f.gap_causes[i]}`);
       const edges = (f.gap_edges || [])[i] || [];
@@ -51,8 +55,8 @@
     row.appendChild(bar);
 
     const facts = el("div", { class: "facts muted" });
-    const lag = f.lag_bytes ? `lag ${bytes(f.lag_bytes)}, ${f.lag_seconds}s` : (f.lag_seconds ? `no word for ${f.lag_seconds}s` : "no lag");
-    facts.textContent = `${bytes(f.stored_bytes)} stored of ${bytes(f.size)} · ${lag}` +
+    const lag = f.lag_bytes ? `lag ${amount(f.lag_bytes)}, ${f.lag_seconds}s` : (f.lag_seconds ? `no word for ${f.lag_seconds}s` : "no lag");
+    facts.textContent = `${amount(f.stored_bytes)} stored of ${amount(f.size)} · ${lag}` +
       (f.records !== undefined ? ` · ${f.records.toLocaleString()} records verified` : "");
     row.appendChild(facts);
     if (f.gaps.length) {
