@@ -64,7 +64,9 @@ class Journals:
 
     def start(self, first_start: bool) -> None:
         self._first_start = first_start
-        self.inputs = [self._open(key, cfg) for key, cfg in journal_keys(self.shipper_config.inputs)]
+        keyed = journal_keys(self.shipper_config.inputs)
+        self.registry.prune_journals(key for key, _ in keyed)
+        self.inputs = [self._open(key, cfg) for key, cfg in keyed]
         self._first_start = False  # an input added by a reload is not read from the end
 
     def _open(self, key: str, cfg: InputConfig) -> JournalInput:
@@ -127,6 +129,7 @@ class Journals:
         settings changed is read again after its confirmed cursor with the new ones."""
         kept = {(j.key, j.input_config): j for j in self.inputs}
         wanted = journal_keys(shipper_config.inputs)
+        self.registry.prune_journals(key for key, _ in wanted)
         self.shipper_config = shipper_config
         for journal in self.inputs:
             if (journal.key, journal.input_config) not in dict.fromkeys(wanted):

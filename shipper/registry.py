@@ -16,7 +16,9 @@ from there instead of from its start (`copy_offset`).
 
 Journal inputs (shipper.journals) keep their confirmed cursor under `journals`, keyed by
 the input's journal (`journal:<directory or "system">`, `#n` for a second input on it): not
-a file, so never pruned with the files. An older shipper reading this file ignores the key.
+a file, so not pruned with the files: a cursor no configured input has used for UNSEEN_TTL
+is dropped at the next start or reload (`prune_journals`; an input put back within the hour
+keeps its position). An older shipper reading this file ignores the key.
 
 Each entry also keeps the content's `identity` (shipper.tailer.file_identity): a restart keeps
 it, and a copy found by `copy_offset` inherits it. Version 1 files (no `tail`, no `retired`) and
@@ -155,6 +157,22 @@ class Registry:
         if stale or len(kept) != len(self.retired):
             self.retired = kept
             self.dirty = True
+
+    def prune_journals(self, in_use: Iterable[str]) -> None:
+        """Drop the cursors of journal inputs no longer configured for UNSEEN_TTL; a cursor is
+        stamped `unused_since` when the shipper first finds it unconfigured."""
+        now, in_use = time.time(), set(in_use)
+        for key, entry in list(self.journals.items()):
+            if key in in_use:
+                if entry.pop("unused_since", None) is not None:
+                    self.dirty = True
+            elif not isinstance(entry.get("unused_since"), (int, float)):
+                entry["unused_since"] = now
+                self.dirty = True
+            elif now - entry["unused_since"] > UNSEEN_TTL:
+                del self.journals[key]
+                self.dirty = True
+                log.info("forgot the position of journal input %s: not configured for %.0f s", key, UNSEEN_TTL)
 
     def save(self, min_interval: float = 0.0) -> None:
         """Write the registry if it changed and `min_interval` passed since the last write."""

@@ -37,3 +37,22 @@ def test_save_is_throttled_but_never_loses_the_dirty_flag(tmp_path):
     assert registry.dirty
     registry.save()
     assert Registry(str(tmp_path)).load().get("1:2").offset == 20
+
+
+def test_a_journal_input_removed_from_the_config_keeps_its_cursor_for_an_hour_then_loses_it(tmp_path):
+    registry = Registry(str(tmp_path)).load()
+    registry.confirm_journal("journal:system", "s=a;i=10;b=b;m=1;t=2;x=3", 16)
+    registry.confirm_journal("journal:system#1", "s=a;i=12;b=b;m=1;t=2;x=3", 18)
+    registry.prune_journals(["journal:system"])  # #1 is gone from the config (a start or a reload)
+    registry.save()
+    registry = Registry(str(tmp_path)).load()
+    assert registry.journal_cursor("journal:system#1") is not None, "put back within the hour: same position"
+    registry.prune_journals(["journal:system", "journal:system#1"])
+    assert "unused_since" not in registry.journals["journal:system#1"], "configured again: the clock stops"
+    registry.prune_journals(["journal:system"])
+    registry.journals["journal:system#1"]["unused_since"] -= 3601
+    registry.prune_journals(["journal:system"])
+    registry.save()
+    registry = Registry(str(tmp_path)).load()
+    assert registry.journal_cursor("journal:system#1") is None
+    assert registry.journal_cursor("journal:system") == "s=a;i=10;b=b;m=1;t=2;x=3"
