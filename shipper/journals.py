@@ -99,8 +99,8 @@ class Journals:
 
     def heartbeat_entries(self) -> list[dict[str, Any]]:
         """Each input's heartbeat entry (common.record.heartbeats), in seqnums: how far it read,
-        what the broker confirmed, what it skipped. None yet for an input that read nothing and
-        has no cursor."""
+        what the broker confirmed, what it skipped. An input that read nothing and has no cursor
+        has none yet."""
         out = []
         for journal in self.inputs:
             last, skipped = journal.reader.progress()
