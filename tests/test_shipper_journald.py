@@ -82,7 +82,8 @@ def test_journal_entries_written_while_the_shipper_is_killed_are_stored_exactly_
         wait_until(lambda: mongo_db.logs.count_documents({}) >= 6000, timeout=120, message="6000 entries stored")
         time.sleep(1.0)  # anything sent twice would have arrived by now
         web = client_for(config, mongo_db)
-        wait_until(lambda: journal_report(web, confirmed=6001), timeout=30, message="a heartbeat after the last entry")
+        settled = wait_until(lambda: journal_report(web, confirmed=6001), timeout=30,
+                             message="a heartbeat after the last entry")
     finally:
         halt.set()
         feeder.close()
@@ -96,10 +97,10 @@ def test_journal_entries_written_while_the_shipper_is_killed_are_stored_exactly_
     assert registry_cursor(tmp_path, f"journal:{journal}") is not None, "the confirmed cursor is saved"
 
     # coverage, in seqnums: the whole journal stored once, as one range, through the kill
+    assert (settled["size"], settled["confirmed"], settled["lag_bytes"]) == (6001, 6001, 0)
     report = journal_report(web)
     assert report["file"].startswith("journal:") and report["source"] == f"journal:{journal}"
     assert (report["first_offset"], report["stored_through"], report["gaps"]) == (1, 6001, [])
-    assert (report["size"], report["confirmed"], report["lag_bytes"]) == (6001, 6001, 0)
     mongo_db.logs.delete_many({"offset": {"$in": [100, 101, 2000]}})
     verified = journal_report(web, verify=True)
     assert verified["gaps"] == [[100, 102], [2000, 2001]] and verified["gap_causes"] == ["deleted", "deleted"]
