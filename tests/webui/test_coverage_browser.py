@@ -1,5 +1,6 @@
 """The host page's coverage bars in real headless Chromium: stored, gap and in-flight segments,
-a gap opening the context view at its edge, and the verify button finding a deleted record."""
+a gap opening the context view at its edge, the verify button finding a deleted record, and a
+journal input's row in entries."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from coverage_data import beat, end_of, entry, file_docs, seed_file
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from test_browser import sign_in, wait
+
+from common import coverage
 
 pytestmark = pytest.mark.browser
 
@@ -51,3 +54,21 @@ def test_the_host_page_draws_each_files_coverage_and_a_gap_opens_the_context(bro
     assert sorted(g.get_attribute("title").split(": ")[1] for g in gaps) == ["deleted", "missing"]
     assert "58 records verified" in browser.find_element(By.CSS_SELECTOR, "#coverage .facts").text
     browser.save_screenshot(str(output_dir / "03-verified.png"))
+
+
+def test_a_journal_input_s_row_counts_entries_and_names_a_vacuumed_gap(browser, live_server, consumer_store, now,
+                                                                        output_dir: Path):
+    journal = coverage.journal_identity("0e062bd169124f9cb4cdb00db5109f71", "journal:system")
+    docs = file_docs(20, now - timedelta(minutes=2), host="web-02", source="journal:ssh.service", file=journal)
+    for seqnum, doc in enumerate(docs, start=1):  # seqnums 1..20, each entry closing its own
+        doc["offset"], doc["len"] = seqnum, 1
+    seed_file(consumer_store, [d for d in docs if not 10 <= d["offset"] < 16])  # 10..15 vacuumed, never read
+    beat(consumer_store, "web-02", [{**entry(journal, "journal:system", 26, confirmed=21),
+                                     "inode": None, "fingerprint": None, "mtime": None, "skipped": [[10, 16]]}])
+    sign_in(browser, live_server, "/hosts/web-02")
+    wait(browser, ec.presence_of_element_located((By.CSS_SELECTOR, "#coverage .bar .seg.gap")))
+    assert browser.find_element(By.CSS_SELECTOR, "#coverage .seg.gap").get_attribute("title") == \
+        "gap [10, 16): vacuumed"
+    facts = browser.find_element(By.CSS_SELECTOR, "#coverage .facts").text
+    assert "14 entries stored of 26 entries" in facts and "lag 5 entries" in facts, facts
+    browser.save_screenshot(str(output_dir / "04-journal-coverage.png"))
