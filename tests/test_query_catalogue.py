@@ -108,3 +108,40 @@ def test_tally_names_each_leafs_type_as_mongodb_spells_it():
                      ("a", "x"): {"double": 1}, ("a", "none"): {"null": 1}, ("a", "s"): {"string": 1},
                      ("a", "at"): {"date": 1}, ("a", "list"): {"array": 1}, ("a", "empty"): {"object": 1},
                      ("a", "req.method"): {"string": 1}, ("a", "req.head.len"): {"int": 1}}
+
+
+def walked(docs):
+    """The tally of every record walked, as the shape plan must reproduce it."""
+    from collections import Counter
+    out = {}
+    for (app, path, name), n in catalogue._walk([d for d in docs if isinstance(d.get("fields"), dict)
+                                                 and d["fields"]]).items():
+        out.setdefault((app, path), Counter())[name] = n
+    return out
+
+
+def test_records_of_one_shape_are_counted_as_the_walk_counts_them():
+    from datetime import UTC, datetime
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    ints = st.sampled_from([0, 7, -(2 ** 31), 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 40])
+    leaf = (st.none() | st.booleans() | ints | st.floats(allow_nan=False) | st.text(max_size=3)
+            | st.just(datetime(2026, 1, 1, tzinfo=UTC)) | st.lists(st.integers(), max_size=2) | st.just({}))
+    value = leaf | st.dictionaries(st.sampled_from(["a", "b", ""]), leaf, max_size=2)
+    key = st.sampled_from(["status", "bytes", "path", "", "bad\x00key", "x" * 201, "req"])
+    fields = st.dictionaries(key, value, max_size=6)
+    # few apps and keys, so shapes repeat: records counted by a plan and records walked in one batch
+    docs = st.lists(st.builds(lambda app, f: {"app": app, "fields": f}, st.sampled_from(["a", "b", None]), fields),
+                    max_size=30)
+
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None)
+    @given(docs)
+    def check(batch):
+        assert tally_fields(batch) == walked(batch)
+
+    check()
+    flat = [{"app": "web", "fields": {"status": 200, "bytes": 10 ** 10 if i % 50 == 0 else i, "path": "/",
+                                      "ref": None}} for i in range(200)]
+    assert tally_fields(flat) == walked(flat)
+    assert dict(tally_fields(flat)[("web", "bytes")]) == {"int": 196, "long": 4}, "int32 checked record by record"

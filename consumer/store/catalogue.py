@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.collection import Collection
@@ -76,14 +77,82 @@ def _usable(path: str) -> bool:
 def tally_fields(docs: Iterable[dict[str, Any]]) -> FieldTally:
     """Per (app, dotted path), the types of the values the documents' `fields` hold there.
 
-    Hot (every stored record goes through it): counts go into one flat dict keyed
-    (app, path, type) and each path's checks are made once per batch (`usable`)."""
+    Hot (every stored record goes through it). Most records of an app share a shape: the same
+    keys, in the same order, with values of the same types. A flat shape (no nested object, no
+    odd type) is read once per batch (`_flat_plan`) and each of its records only counted: its
+    keys and value types make the shape, and its integers are checked to fit int32 (past it the
+    walk names them `long`). Other records are walked (`_walk`); both give the same tally."""
+    shapes: dict[tuple[Any, ...], int] = {}
+    plans: dict[tuple[Any, ...], _FlatPlan | None] = {}
+    walked: list[dict[str, Any]] = []
+    for doc in docs:
+        fields = doc.get("fields")
+        if not fields or type(fields) is not dict:
+            if fields and isinstance(fields, dict):
+                walked.append(doc)  # a dict subclass: no shape of its own
+            continue
+        shape = (doc.get("app"), tuple(fields), tuple(map(type, fields.values())))
+        plan = plans.get(shape, _UNSEEN)
+        if plan is _UNSEEN:
+            plan = plans[shape] = _flat_plan(shape[1], shape[2])
+        if plan is None:
+            walked.append(doc)
+            continue
+        if plan.ints is not None:
+            ints = plan.ints(fields)
+            if min(ints) < _INT32_MIN or max(ints) > _INT32_MAX:
+                walked.append(doc)
+                continue
+        shapes[shape] = shapes.get(shape, 0) + 1
+    counts = _walk(walked)
+    for shape, n in shapes.items():
+        app = str(shape[0] or "")
+        for path, name in plans[shape].leaves:  # type: ignore[union-attr]  # counted shapes have a plan
+            key = (app, path, name)
+            counts[key] = counts.get(key, 0) + n
+    out: FieldTally = {}
+    for (app, path, name), n in counts.items():
+        out.setdefault((app, path), Counter())[name] = n
+    return out
+
+
+class _FlatPlan(NamedTuple):
+    leaves: list[tuple[str, str]]                 # (path, type name) of each counted key
+    ints: Callable[[dict[str, Any]], tuple[Any, ...]] | None  # the integer values, to check their range
+
+
+_UNSEEN = object()
+_INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+_FLAT_TYPES = {str: "string", float: "double", bool: "bool", type(None): "null", datetime: "date", list: "array"}
+
+
+def _flat_plan(keys: tuple[str, ...], kinds: tuple[type, ...]) -> _FlatPlan | None:
+    """What a record of this shape adds to the tally, or None when it must be walked."""
+    if len(keys) > MAX_LEAVES:
+        return None
+    leaves, ints = [], []
+    for key, kind in zip(keys, kinds, strict=True):
+        if not (key and _usable(key)):
+            continue  # not catalogued, as in the walk
+        if kind is int:
+            ints.append(key)
+            leaves.append((key, "int"))
+        elif kind in _FLAT_TYPES:
+            leaves.append((key, _FLAT_TYPES[kind]))
+        else:
+            return None  # an object (walked into), a tuple, a subclass: the walk names it
+    # itemgetter gives a tuple for two keys or more: one key is asked for twice to get one too
+    getter = itemgetter(*ints) if len(ints) > 1 else itemgetter(ints[0], ints[0]) if ints else None
+    return _FlatPlan(leaves, getter)
+
+
+def _walk(docs: list[dict[str, Any]]) -> dict[tuple[str, str, str], int]:
+    """The records' leaves counted per (app, path, type name), walking nested objects; each
+    path's checks are made once per batch (`usable`)."""
     counts: dict[tuple[str, str, str], int] = {}
     usable: dict[str, bool] = {}
     for doc in docs:
-        fields = doc.get("fields")
-        if not fields or not isinstance(fields, dict):
-            continue
+        fields = doc["fields"]
         app = str(doc.get("app") or "")
         leaves = 0
         stack: list[tuple[str, dict[str, Any], int]] = [("", fields, 1)]
@@ -104,10 +173,7 @@ def tally_fields(docs: Iterable[dict[str, Any]]) -> FieldTally:
                 leaves += 1
                 if leaves >= MAX_LEAVES:
                     break
-    out: FieldTally = {}
-    for (app, path, name), n in counts.items():
-        out.setdefault((app, path), Counter())[name] = n
-    return out
+    return counts
 
 
 class FieldCatalogue:
