@@ -3,6 +3,12 @@ counts in `field_catalogue`, bounded against hostile JSON; and the field indexes
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from consumer.store import catalogue
 from consumer.store.catalogue import tally_fields
 from tests.consumer_support import bodies, make_records, publish, wait_attached, wait_counted
@@ -97,7 +103,6 @@ def test_hostile_json_cannot_blow_up_the_catalogue(tmp_path, write_config, mongo
 
 def test_tally_names_each_leafs_type_as_mongodb_spells_it():
     from collections import OrderedDict
-    from datetime import UTC, datetime
     docs = [{"app": "a", "fields": {"ok": True, "n": 5, "big": 2 ** 40, "x": 1.5, "none": None, "s": "v",
                                     "at": datetime(2026, 1, 1, tzinfo=UTC), "list": [1], "empty": {},
                                     "req": OrderedDict(method="GET", head={"len": 3})}},
@@ -112,7 +117,6 @@ def test_tally_names_each_leafs_type_as_mongodb_spells_it():
 
 def walked(docs):
     """The tally of every record walked, as the shape plan must reproduce it."""
-    from collections import Counter
     out = {}
     for (app, path, name), n in catalogue._walk([d for d in docs if isinstance(d.get("fields"), dict)
                                                  and d["fields"]]).items():
@@ -121,10 +125,6 @@ def walked(docs):
 
 
 def test_records_of_one_shape_are_counted_as_the_walk_counts_them():
-    from datetime import UTC, datetime
-    from hypothesis import given, settings
-    from hypothesis import strategies as st
-
     ints = st.sampled_from([0, 7, -(2 ** 31), 2 ** 31 - 1, 2 ** 31, -(2 ** 31) - 1, 2 ** 40])
     leaf = (st.none() | st.booleans() | ints | st.floats(allow_nan=False) | st.text(max_size=3)
             | st.just(datetime(2026, 1, 1, tzinfo=UTC)) | st.lists(st.integers(), max_size=2) | st.just({}))
