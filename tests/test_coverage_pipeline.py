@@ -59,6 +59,43 @@ def settled(client, sizes: dict[str, int]) -> list[dict[str, Any]] | None:
     return files
 
 
+def one_file(tmp_path: Path, write_config, mongo_db, lines: int, **webui: Any) -> tuple[Path, Path, Any]:
+    """`logs/app.log` with `lines` lines, a config shipping `logs/`, and an API client on it."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = logs / "app.log"
+    write_lines(path, lines)
+    config = pipeline_config(write_config, tmp_path, logs, **webui)
+    return path, config, client_for(config, mongo_db)
+
+
+class Pipeline:
+    """`opslog consume` and `opslog ship` on one config. A test may stop and start either; on
+    leaving, each one the test did not stop must stop cleanly (exit 0), the shipper first."""
+
+    def __init__(self, config: Path):
+        self.config = config
+        self.procs = {command: run_opslog(command, config=config) for command in ("consume", "ship")}
+        self.stopped: set[str] = set()
+
+    def stop(self, command: str) -> None:
+        proc = self.procs[command]
+        self.stopped.add(command)
+        assert stop(proc) == 0, proc.output()
+
+    def start(self, command: str) -> None:
+        self.procs[command] = run_opslog(command, config=self.config)
+        self.stopped.discard(command)
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for command in ("ship", "consume"):
+            if command not in self.stopped:
+                self.stop(command)
+
+
 def run_verify(config: Path, *args: str):
     proc = run_opslog("verify", *args, config=config)
     code = proc.wait(timeout=60)
@@ -66,14 +103,8 @@ def run_verify(config: Path, *args: str):
 
 
 def test_a_complete_file_shows_no_gap_and_verifies(tmp_path, write_config, mongo_db):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    path = logs / "app.log"
-    write_lines(path, 3000)
-    config = pipeline_config(write_config, tmp_path, logs)
-    client = client_for(config, mongo_db)
-    consumer, shipper = run_opslog("consume", config=config), run_opslog("ship", config=config)
-    try:
+    path, config, client = one_file(tmp_path, write_config, mongo_db, 3000)
+    with Pipeline(config):
         size = path.stat().st_size
         files = wait_until(lambda: settled(client, {str(path): size}), timeout=60, message="file stored")
         [f] = files
@@ -83,28 +114,16 @@ def test_a_complete_file_shows_no_gap_and_verifies(tmp_path, write_config, mongo
         assert (checked["gaps"], checked["records"], checked["stored_through"]) == ([], 3000, size)
         row = host_row(client)
         assert (row["has_gap"], row["silent"], row["lag_bytes"]) == (False, False, 0)
-    finally:
-        assert stop(shipper) == 0, shipper.output()
-        assert stop(consumer) == 0, consumer.output()
     code, out = run_verify(config, "--host", HOST)
     assert code == 0, out
     assert f"OK {HOST} {path}" in out and "1 file(s) verified, 0 with gaps" in out
 
 
 def test_three_records_deleted_in_mongodb_are_exactly_the_gaps_verify_finds(tmp_path, write_config, mongo_db):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    path = logs / "app.log"
-    write_lines(path, 1000)
-    config = pipeline_config(write_config, tmp_path, logs)
-    client = client_for(config, mongo_db)
-    consumer, shipper = run_opslog("consume", config=config), run_opslog("ship", config=config)
-    try:
+    path, config, client = one_file(tmp_path, write_config, mongo_db, 1000)
+    with Pipeline(config):
         size = path.stat().st_size
         wait_until(lambda: settled(client, {str(path): size}), timeout=60, message="file stored")
-    finally:
-        assert stop(shipper) == 0, shipper.output()
-        assert stop(consumer) == 0, consumer.output()
     victims = [mongo_db.logs.find_one({"source": str(path), "offset": {"$gte": at}}, sort=[("offset", 1)])
                for at in (size // 5, size // 2, size * 4 // 5)]
     expected = sorted([v["offset"], v["offset"] + v["len"]] for v in victims)
@@ -126,16 +145,10 @@ def test_three_records_deleted_in_mongodb_are_exactly_the_gaps_verify_finds(tmp_
 
 
 def test_a_stopped_consumer_shows_growing_lag_then_none_once_it_resumes(tmp_path, write_config, mongo_db):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    path = logs / "app.log"
-    write_lines(path, 500)
-    config = pipeline_config(write_config, tmp_path, logs)
-    client = client_for(config, mongo_db)
-    consumer, shipper = run_opslog("consume", config=config), run_opslog("ship", config=config)
-    try:
+    path, config, client = one_file(tmp_path, write_config, mongo_db, 500)
+    with Pipeline(config) as pipeline:
         wait_until(lambda: settled(client, {str(path): path.stat().st_size}), timeout=60, message="first lines")
-        assert stop(consumer) == 0, consumer.output()
+        pipeline.stop("consume")
         write_lines(path, 500, start=500)
 
         def lag() -> float:
@@ -145,48 +158,30 @@ def test_a_stopped_consumer_shows_growing_lag_then_none_once_it_resumes(tmp_path
         first = wait_until(lambda: lag() or None, timeout=30, message="lag shows while nothing is stored")
         wait_until(lambda: lag() > first + 1 or None, timeout=30, message="lag grows")
         assert host_row(client)["lag_seconds"] > first
-        consumer = run_opslog("consume", config=config)
+        pipeline.start("consume")
         files = wait_until(lambda: settled(client, {str(path): path.stat().st_size}), timeout=60,
                            message="caught up")
         assert files[0]["lag_seconds"] == 0 and files[0]["gaps"] == []
         assert host_row(client)["lag_bytes"] == 0
-    finally:
-        assert stop(shipper) == 0, shipper.output()
-        assert stop(consumer) == 0, consumer.output()
 
 
 def test_a_stopped_shipper_shows_the_host_silent(tmp_path, write_config, mongo_db):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    path = logs / "app.log"
-    write_lines(path, 200)
-    config = pipeline_config(write_config, tmp_path, logs, stale_after="3s")
-    client = client_for(config, mongo_db)
-    consumer, shipper = run_opslog("consume", config=config), run_opslog("ship", config=config)
-    try:
+    path, config, client = one_file(tmp_path, write_config, mongo_db, 200, stale_after="3s")
+    with Pipeline(config) as pipeline:
         wait_until(lambda: settled(client, {str(path): path.stat().st_size}), timeout=60, message="stored")
         assert host_row(client)["silent"] is False
-        assert stop(shipper) == 0, shipper.output()
+        pipeline.stop("ship")
         wait_until(lambda: host_row(client)["silent"] is True, timeout=30, message="host silent")
         [f] = files_of(client)
         assert f["silent"] is True and f["gaps"] == []
-        shipper = run_opslog("ship", config=config)
+        pipeline.start("ship")
         wait_until(lambda: host_row(client)["silent"] is False, timeout=30, message="host heard again")
-    finally:
-        if shipper.poll() is None:
-            assert stop(shipper) == 0, shipper.output()
-        assert stop(consumer) == 0, consumer.output()
 
 
 def test_rotation_by_rename_keeps_one_history_per_file(tmp_path, write_config, mongo_db):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    path, rotated = logs / "app.log", logs / "app.log.1"
-    write_lines(path, 800)
-    config = pipeline_config(write_config, tmp_path, logs)
-    client = client_for(config, mongo_db)
-    consumer, shipper = run_opslog("consume", config=config), run_opslog("ship", config=config)
-    try:
+    path, config, client = one_file(tmp_path, write_config, mongo_db, 800)
+    rotated = path.with_name("app.log.1")
+    with Pipeline(config):
         wait_until(lambda: settled(client, {str(path): path.stat().st_size}), timeout=60, message="first lines")
         os.rename(path, rotated)
         write_lines(rotated, 300, start=800)  # the writer still holds the renamed file
@@ -194,9 +189,6 @@ def test_rotation_by_rename_keeps_one_history_per_file(tmp_path, write_config, m
         files = wait_until(lambda: settled(client, {str(rotated): rotated.stat().st_size,
                                                     str(path): path.stat().st_size}),
                            timeout=60, message="both stored")
-    finally:
-        assert stop(shipper) == 0, shipper.output()
-        assert stop(consumer) == 0, consumer.output()
     by_source = {f["source"]: f for f in files}
     old, new = by_source[str(rotated)], by_source[str(path)]
     assert len(files) == 2 and old["file"] != new["file"]
@@ -207,27 +199,19 @@ def test_rotation_by_rename_keeps_one_history_per_file(tmp_path, write_config, m
 
 
 def test_rotation_by_copytruncate_continues_the_history_in_the_copy(tmp_path, write_config, mongo_db):
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    path, copy = logs / "app.log", logs / "app.log.1"
-    write_lines(path, 600)
-    config = pipeline_config(write_config, tmp_path, logs)
-    client = client_for(config, mongo_db)
-    consumer, shipper = run_opslog("consume", config=config), run_opslog("ship", config=config)
-    try:
+    path, config, client = one_file(tmp_path, write_config, mongo_db, 600)
+    copy = path.with_name("app.log.1")
+    with Pipeline(config) as pipeline:
         wait_until(lambda: settled(client, {str(path): path.stat().st_size}), timeout=60, message="first lines")
-        assert stop(shipper) == 0, shipper.output()
+        pipeline.stop("ship")
         write_lines(path, 250, start=600)  # written while the shipper is away: only the copy will hold them
         shutil.copyfile(path, copy)
         with open(path, "r+b") as fh:
             fh.truncate(0)
         write_lines(path, 100, start=10_000)
-        shipper = run_opslog("ship", config=config)
+        pipeline.start("ship")
         files = wait_until(lambda: settled(client, {str(copy): copy.stat().st_size, str(path): path.stat().st_size}),
                            timeout=60, message="copy and new content stored")
-    finally:
-        assert stop(shipper) == 0, shipper.output()
-        assert stop(consumer) == 0, consumer.output()
     by_source = {f["source"]: f for f in files}
     old, new = by_source[str(copy)], by_source[str(path)]
     assert old["file"] != new["file"]

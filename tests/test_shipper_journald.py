@@ -10,8 +10,10 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 from common.localservices import free_port
@@ -52,10 +54,25 @@ def children(pid: int, name: str) -> list[int]:
     return found
 
 
+@pytest.fixture
+def feeder(tmp_path: Path) -> Iterator[JournalFeeder]:
+    """The journal directory `tmp_path/journal`, written by one journal-remote process, closed after the test."""
+    journal_feeder = JournalFeeder(tmp_path / "journal")
+    yield journal_feeder
+    journal_feeder.close()
+
+
+@pytest.fixture
+def reader(amqp_url: str, names) -> Iterator[QueueReader]:
+    """What reaches the test's queue (no consumer): closed after the test."""
+    queue_reader = QueueReader(amqp_url, names.queue)
+    yield queue_reader
+    queue_reader.close()
+
+
 def test_journal_entries_written_while_the_shipper_is_killed_are_stored_exactly_once(
-        tmp_path, write_config, mongo_db):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, mongo_db, feeder):
+    journal = feeder.directory
     config = shipper_config(write_config, tmp_path, [{"type": "journald", "directory": str(journal)}],
                             batch_max_records=200, heartbeat_interval="0.5s")
     written: list[dict[str, str | bytes]] = []
@@ -120,9 +137,8 @@ def journal_report(web, verify: bool = False, confirmed: int | None = None) -> d
 
 
 def test_journal_coverage_counts_what_the_filters_passed_over_and_names_a_vacuumed_span(
-        tmp_path, write_config, mongo_db):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, mongo_db, feeder):
+    journal = feeder.directory
     feeder.write([entries("mixed", i, 1, _SYSTEMD_UNIT="a.service" if i % 2 == 0 else "b.service")[0]
                   for i in range(10)])  # seqnums 1..10: a.service at the odd ones, b.service at the even
     config = shipper_config(write_config, tmp_path,
@@ -157,9 +173,8 @@ def test_journal_coverage_counts_what_the_filters_passed_over_and_names_a_vacuum
 
 
 def test_a_journal_entry_becomes_a_record_with_its_time_level_app_unit_and_trusted_fields(
-        tmp_path, write_config, mongo_db):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, mongo_db, feeder):
+    journal = feeder.directory
     huge = "".join(chr(ord("a") + i % 26) for i in range(MIB))  # a 1 MiB MESSAGE
     feeder.write([
         {"MESSAGE": "disk almost full", "PRIORITY": "4", "SYSLOG_IDENTIFIER": "smartd",
@@ -198,39 +213,33 @@ def test_a_journal_entry_becomes_a_record_with_its_time_level_app_unit_and_trust
 
 
 def test_a_vacuumed_cursor_is_logged_counted_and_reading_resumes_at_the_oldest_entry_left(
-        tmp_path, write_config, amqp_url, names):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, feeder, reader):
+    journal = feeder.directory
     listen = f"127.0.0.1:{free_port()}"
     config = shipper_config(write_config, tmp_path, [{"type": "journald", "directory": str(journal)}],
                             metrics_listen=listen)
-    reader = QueueReader(amqp_url, names.queue)
-    try:
-        feeder.write(entries("before", 0, 10))  # seqnums 1..10
-        with running_shipper(config):
-            reader.wait_for(10)
-        assert registry_cursor(tmp_path, f"journal:{journal}").split(";")[1] == "i=a", "confirmed up to seqnum 10"
-        feeder.write(entries("vacuumed", 0, 4))  # 11..14, never read
-        feeder.rotate("rotation")  # 15, the last entry of the file about to be vacuumed
-        feeder.write(entries("after", 0, 5))  # 16..20, in the new file
-        feeder.wait_stored()
-        assert len(feeder.files()) == 2
-        vacuum = run_quiet(["journalctl", f"--directory={journal}", "--vacuum-files=1"])
-        assert "Deleted archived journal" in vacuum, vacuum
-        assert len(feeder.files()) == 1
-        with running_shipper(config) as shipper:
-            received = reader.wait_for(15, message="the 5 entries after the vacuum")
-            wait_until(lambda: metric(listen, "opslog_shipper_journal_skipped_entries") == 5,
-                       message="the 5 vacuumed entries counted")
-            reader.settle(0.5)
-        assert sorted(m for m in received.messages() if not m.startswith("before")) == \
-            [f"after {i:06d}" for i in range(5)]
-        assert len(received.by_id) == 15
-        assert "no longer in the journal (vacuumed)" in shipper.output()
-        assert "5 entries skipped" in shipper.output()
-    finally:
-        feeder.close()
-        reader.close()
+    feeder.write(entries("before", 0, 10))  # seqnums 1..10
+    with running_shipper(config):
+        reader.wait_for(10)
+    assert registry_cursor(tmp_path, f"journal:{journal}").split(";")[1] == "i=a", "confirmed up to seqnum 10"
+    feeder.write(entries("vacuumed", 0, 4))  # 11..14, never read
+    feeder.rotate("rotation")  # 15, the last entry of the file about to be vacuumed
+    feeder.write(entries("after", 0, 5))  # 16..20, in the new file
+    feeder.wait_stored()
+    assert len(feeder.files()) == 2
+    vacuum = run_quiet(["journalctl", f"--directory={journal}", "--vacuum-files=1"])
+    assert "Deleted archived journal" in vacuum, vacuum
+    assert len(feeder.files()) == 1
+    with running_shipper(config) as shipper:
+        received = reader.wait_for(15, message="the 5 entries after the vacuum")
+        wait_until(lambda: metric(listen, "opslog_shipper_journal_skipped_entries") == 5,
+                   message="the 5 vacuumed entries counted")
+        reader.settle(0.5)
+    assert sorted(m for m in received.messages() if not m.startswith("before")) == \
+        [f"after {i:06d}" for i in range(5)]
+    assert len(received.by_id) == 15
+    assert "no longer in the journal (vacuumed)" in shipper.output()
+    assert "5 entries skipped" in shipper.output()
 
 
 def run_quiet(argv: list[str]) -> str:
@@ -239,9 +248,8 @@ def run_quiet(argv: list[str]) -> str:
 
 
 def test_units_identifiers_priority_and_matches_choose_the_entries_each_input_reads(
-        tmp_path, write_config, amqp_url, names):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, feeder, reader):
+    journal = feeder.directory
     feeder.write([
         {"MESSAGE": "nginx crit", "PRIORITY": "2", "_SYSTEMD_UNIT": "nginx.service", "SYSLOG_IDENTIFIER": "nginx"},
         {"MESSAGE": "nginx warning", "PRIORITY": "4", "_SYSTEMD_UNIT": "nginx.service", "SYSLOG_IDENTIFIER": "nginx"},
@@ -256,106 +264,84 @@ def test_units_identifiers_priority_and_matches_choose_the_entries_each_input_re
         {"type": "journald", "directory": str(journal), "identifiers": ["CRON"], "app": "cron"},
         {"type": "journald", "directory": str(journal), "matches": ["CONTAINER_NAME=web"]},
     ])
-    reader = QueueReader(amqp_url, names.queue)
-    try:
-        with running_shipper(config):
-            received = reader.wait_for(4)
-            feeder.write([{"MESSAGE": "nginx alert later", "PRIORITY": "1", "_SYSTEMD_UNIT": "nginx.service"},
-                          {"MESSAGE": "nginx debug later", "PRIORITY": "7", "_SYSTEMD_UNIT": "nginx.service"}])
-            received = reader.wait_for(5)
-            reader.settle(0.5)
-        got = {r["message"]: (r["app"], r["source"]) for r in received.by_id.values()}
-        assert got == {"nginx crit": ("nginx", "journal:nginx.service"),
-                       "nginx warning": ("nginx", "journal:nginx.service"),
-                       "cron job": ("cron", "journal:cron.service"),
-                       "web container": ("journal", "journal"),
-                       "nginx alert later": ("nginx.service", "journal:nginx.service")}
-        state = json.loads((tmp_path / "shipper-state" / "registry.json").read_text())["journals"]
-        assert sorted(state) == [f"journal:{journal}", f"journal:{journal}#1", f"journal:{journal}#2"]
-    finally:
-        feeder.close()
-        reader.close()
+    with running_shipper(config):
+        received = reader.wait_for(4)
+        feeder.write([{"MESSAGE": "nginx alert later", "PRIORITY": "1", "_SYSTEMD_UNIT": "nginx.service"},
+                      {"MESSAGE": "nginx debug later", "PRIORITY": "7", "_SYSTEMD_UNIT": "nginx.service"}])
+        received = reader.wait_for(5)
+        reader.settle(0.5)
+    got = {r["message"]: (r["app"], r["source"]) for r in received.by_id.values()}
+    assert got == {"nginx crit": ("nginx", "journal:nginx.service"),
+                   "nginx warning": ("nginx", "journal:nginx.service"),
+                   "cron job": ("cron", "journal:cron.service"),
+                   "web container": ("journal", "journal"),
+                   "nginx alert later": ("nginx.service", "journal:nginx.service")}
+    state = json.loads((tmp_path / "shipper-state" / "registry.json").read_text())["journals"]
+    assert sorted(state) == [f"journal:{journal}", f"journal:{journal}#1", f"journal:{journal}#2"]
 
 
 def test_start_at_end_reads_only_what_comes_after_the_first_start_even_across_a_restart(
-        tmp_path, write_config, amqp_url, names):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, feeder, reader):
+    journal = feeder.directory
     feeder.write(entries("old", 0, 50))
     config = shipper_config(write_config, tmp_path, [{"type": "journald", "directory": str(journal),
                                                       "start_at": "end"}])
-    reader = QueueReader(amqp_url, names.queue)
-    try:
-        with running_shipper(config):
-            wait_until(lambda: registry_cursor(tmp_path, f"journal:{journal}") is not None,
-                       message="the journal's end saved as the start")
-        with running_shipper(config):  # not a first start: from the saved position, not the journal's start
-            feeder.write(entries("new", 0, 20))
-            received = reader.wait_for(20)
-            reader.settle(0.5)
-        assert sorted(received.messages()) == [f"new {i:06d}" for i in range(20)]
-    finally:
-        feeder.close()
-        reader.close()
+    with running_shipper(config):
+        wait_until(lambda: registry_cursor(tmp_path, f"journal:{journal}") is not None,
+                   message="the journal's end saved as the start")
+    with running_shipper(config):  # not a first start: from the saved position, not the journal's start
+        feeder.write(entries("new", 0, 20))
+        received = reader.wait_for(20)
+        reader.settle(0.5)
+    assert sorted(received.messages()) == [f"new {i:06d}" for i in range(20)]
 
 
 def test_a_dying_journalctl_is_restarted_and_never_holds_up_the_other_inputs(
-        tmp_path, write_config, amqp_url, names):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, feeder, reader):
+    journal = feeder.directory
     log = tmp_path / "app.log"
     log.write_text("")
     config = shipper_config(write_config, tmp_path, [
         {"type": "journald", "directory": str(tmp_path / "no-such-journal")},  # journalctl fails at once, again
         {"type": "journald", "directory": str(journal)},
         {"paths": [str(log)], "app": "files"}])
-    reader = QueueReader(amqp_url, names.queue)
-    try:
-        with running_shipper(config) as shipper:
-            feeder.write(entries("first", 0, 100))
-            append(log, numbered("file", 0, 100))
-            reader.wait_for(200)
-            for pid in children(shipper.pid, "journalctl"):
-                os.kill(pid, signal.SIGKILL)
-            append(log, numbered("file", 100, 100))
-            reader.wait_for(300, message="file lines while journalctl is down")
-            feeder.write(entries("second", 0, 100))
-            received = reader.wait_for(400, message="entries written after journalctl was killed")
-            reader.settle(0.5)
-        assert len(received.by_id) == 400
-        assert sorted(m for m in received.messages() if m.startswith("second")) == \
-            [f"second {i:06d}" for i in range(100)]
-        assert "journalctl stopped" in shipper.output()
-    finally:
-        feeder.close()
-        reader.close()
+    with running_shipper(config) as shipper:
+        feeder.write(entries("first", 0, 100))
+        append(log, numbered("file", 0, 100))
+        reader.wait_for(200)
+        for pid in children(shipper.pid, "journalctl"):
+            os.kill(pid, signal.SIGKILL)
+        append(log, numbered("file", 100, 100))
+        reader.wait_for(300, message="file lines while journalctl is down")
+        feeder.write(entries("second", 0, 100))
+        received = reader.wait_for(400, message="entries written after journalctl was killed")
+        reader.settle(0.5)
+    assert len(received.by_id) == 400
+    assert sorted(m for m in received.messages() if m.startswith("second")) == \
+        [f"second {i:06d}" for i in range(100)]
+    assert "journalctl stopped" in shipper.output()
 
 
 def test_sighup_applies_a_journald_input_s_new_filters_from_its_confirmed_cursor(
-        tmp_path, write_config, amqp_url, names):
-    journal = tmp_path / "journal"
-    feeder = JournalFeeder(journal)
+        tmp_path, write_config, feeder, reader):
+    journal = feeder.directory
     config = shipper_config(write_config, tmp_path, [{"type": "journald", "directory": str(journal),
                                                       "app": "before"}])
-    reader = QueueReader(amqp_url, names.queue)
-    try:
-        with running_shipper(config) as shipper:
-            feeder.write(entries("one", 0, 30))
-            reader.wait_for(30)
-            data = yaml.safe_load(config.read_text())
-            data["shipper"]["inputs"] = [{"type": "journald", "directory": str(journal), "app": "after",
-                                          "priority": "warning"}]
-            config.write_text(yaml.safe_dump(data))
-            shipper.send_signal(signal.SIGHUP)
-            wait_until(lambda: "SIGHUP: reloaded" in shipper.output(), message="config reloaded")
-            feeder.write(entries("two", 0, 30))  # PRIORITY i % 8: 0..4 are warning or above
-            received = reader.wait_for(30 + 19)
-            reader.settle(0.5)
-        apps = {r["message"]: r["app"] for r in received.by_id.values()}
-        assert {apps[f"one {i:06d}"] for i in range(30)} == {"before"}
-        assert sorted(m for m in apps if m.startswith("two")) == [f"two {i:06d}" for i in range(30) if i % 8 <= 4]
-        assert {apps[m] for m in apps if m.startswith("two")} == {"after"}
-        assert max(received.sent.values()) == 1, "the cursor was kept: nothing read twice"
-    finally:
-        feeder.close()
-        reader.close()
+    with running_shipper(config) as shipper:
+        feeder.write(entries("one", 0, 30))
+        reader.wait_for(30)
+        data = yaml.safe_load(config.read_text())
+        data["shipper"]["inputs"] = [{"type": "journald", "directory": str(journal), "app": "after",
+                                      "priority": "warning"}]
+        config.write_text(yaml.safe_dump(data))
+        shipper.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: reloaded" in shipper.output(), message="config reloaded")
+        feeder.write(entries("two", 0, 30))  # PRIORITY i % 8: 0..4 are warning or above
+        received = reader.wait_for(30 + 19)
+        reader.settle(0.5)
+    apps = {r["message"]: r["app"] for r in received.by_id.values()}
+    assert {apps[f"one {i:06d}"] for i in range(30)} == {"before"}
+    assert sorted(m for m in apps if m.startswith("two")) == [f"two {i:06d}" for i in range(30) if i % 8 <= 4]
+    assert {apps[m] for m in apps if m.startswith("two")} == {"after"}
+    assert max(received.sent.values()) == 1, "the cursor was kept: nothing read twice"
+

@@ -53,6 +53,15 @@ def written(path: Path) -> list[tuple[str, int]]:
     return out
 
 
+def start_stalling_consumer(config: Path, stall_file: Path, log: Path) -> subprocess.Popen[bytes]:
+    """tests.stalling_consumer: a consumer that freezes (SIGSTOP) between reserving a block and
+    inserting it, and writes the block's first position and size to `stall_file`."""
+    with open(log, "wb") as out:
+        env = {"OPSLOG_TEST_STALL_FILE": str(stall_file), "PYTHONPATH": str(REPO_ROOT)}
+        return subprocess.Popen([sys.executable, "-m", "tests.stalling_consumer", "-c", str(config)],
+                                cwd=REPO_ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+
+
 def test_a_burst_of_20000_lines_in_5_s_with_two_consumers_is_tailed_exactly_once(tmp_path, write_config, mongo_db):
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -93,11 +102,7 @@ def test_three_consumers_one_frozen_between_sequence_and_insert_its_late_commit_
     config = write_config(tmp_path, shipper=shipper_inputs(logs) | {"batch_max_records": 200},
                           consumer={"prefetch": 2})
     stall_file = tmp_path / "stalled"
-    with open(tmp_path / "stalling-consumer.log", "wb") as out:
-        env = {"OPSLOG_TEST_STALL_FILE": str(stall_file), "PYTHONPATH": str(REPO_ROOT)}
-        stalling = subprocess.Popen([sys.executable, "-m", "tests.stalling_consumer", "-c", str(config)],
-                                    cwd=REPO_ROOT, env={**os.environ, **env}, stdout=out,
-                                    stderr=subprocess.STDOUT)
+    stalling = start_stalling_consumer(config, stall_file, tmp_path / "stalling-consumer.log")
     consumers = [run_opslog("consume", config=config) for _ in range(2)]
     shipper = run_opslog("ship", config=config)
     try:
@@ -139,11 +144,7 @@ def test_a_consumer_killed_holding_a_block_holds_the_tail_only_until_its_lease_e
     config = write_config(tmp_path, shipper=shipper_inputs(logs) | {"batch_max_records": 200},
                           consumer={"prefetch": 2, "arrival_lease": "4s"})
     stall_file = tmp_path / "stalled"
-    with open(tmp_path / "stalling-consumer.log", "wb") as out:
-        stalling = subprocess.Popen([sys.executable, "-m", "tests.stalling_consumer", "-c", str(config)],
-                                    cwd=REPO_ROOT, env={**os.environ, "OPSLOG_TEST_STALL_FILE": str(stall_file),
-                                                        "PYTHONPATH": str(REPO_ROOT)},
-                                    stdout=out, stderr=subprocess.STDOUT)
+    stalling = start_stalling_consumer(config, stall_file, tmp_path / "stalling-consumer.log")
     consumers = [run_opslog("consume", config=config) for _ in range(2)]
     shipper = run_opslog("ship", config=config)
     try:
