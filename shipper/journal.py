@@ -103,8 +103,8 @@ class JournalReader:
         self.input_config = input_config
         self.previous: dict[str, int] = {}  # per seqnum id, the seqnum read last (journal_entry.entry_maker)
         self.make = entry_maker(host, input_config, name, self.previous)
-        self.read_through: Entry | None = None  # the last entry read (heartbeats: how far the input is)
-        self.skipped: deque[tuple[str, int, int]] = deque(maxlen=MAX_SKIPPED)  # (identity, start, end) vacuumed
+        self._read_through: Entry | None = None  # the last entry read (`progress`, for the heartbeats)
+        self._skipped: deque[tuple[str, int, int]] = deque(maxlen=MAX_SKIPPED)  # (identity, start, end) vacuumed
         self.limit = line_limit(input_config)
         self.on_skipped, self.on_oversized = on_skipped, on_oversized
         self.anchor: str | None = None  # start_at: end: the journal's last entry when first started
@@ -141,7 +141,7 @@ class JournalReader:
     def progress(self) -> tuple[Entry | None, list[tuple[str, int, int]]]:
         """The last entry read, and the spans skipped because the journal no longer held them."""
         with self._cond:
-            return self.read_through, list(self.skipped)
+            return self._read_through, list(self._skipped)
 
     def rewind(self, cursor: str | None) -> None:
         """Read again after `cursor` (what the broker confirmed): drop the rest, restart."""
@@ -253,7 +253,7 @@ class JournalReader:
             self._buffer.extend(entries)
             self._buffered_bytes += sum(e.size for e in entries)
             self._position = entries[-1].cursor
-            self.read_through = entries[-1]
+            self._read_through = entries[-1]
         return True
 
     def _continue_after(self, cursor: str | None) -> None:
@@ -316,7 +316,8 @@ class JournalReader:
                         self.name, gone.seqnum, now.seqnum, skipped)
             if skipped:
                 self.on_skipped(skipped)
-                self.skipped.append((journal_identity(now.seqnum_id, self.name), gone.seqnum + 1, now.seqnum))
+                with self._cond:  # `progress` copies it on the loop's thread
+                    self._skipped.append((journal_identity(now.seqnum_id, self.name), gone.seqnum + 1, now.seqnum))
             self.previous[now.seqnum_id] = now.seqnum - 1  # the skipped span stays a gap: vacuumed
             return True
         log.warning("journal input %s: the confirmed position %s belongs to a journal that is gone; "

@@ -64,12 +64,13 @@ def batch_coverage(docs: list[dict[str, Any]]) -> dict[str, FileBatch]:
             continue
         offset, length = doc["offset"], doc["len"]
         key = (doc["host"], file)
-        if key != last_key:
+        another_file = key != last_key
+        if another_file:
             journal = file.startswith(coverage.JOURNAL)
         if journal:
             offset = coverage.record_start(True, offset, length)
         end = offset + length
-        if key != last_key:
+        if another_file:
             acc = files.get(key)
             if acc is None:
                 acc = files[key] = FileBatch(key[0], file, offset, end, doc["received_at"])
