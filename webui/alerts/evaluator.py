@@ -46,6 +46,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from common.config import AlertRule, Config
 from common.errors import StoreUnavailable
+from webui import params
 from webui.alerts import states
 from webui.alerts.evaluate import MinuteTable, Result, evaluate, top_lines
 from webui.alerts.notify import deliver
@@ -84,9 +85,8 @@ def human(seconds: float) -> str:
 
 
 def iso(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    return dt.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """The API's time format (webui.params.iso), None for no time."""
+    return None if dt is None else params.iso(dt)
 
 
 def permalink(config: Config, rule: AlertRule, since: datetime, until: datetime | None) -> str:
